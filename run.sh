@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# collarreader's one entry point for people and CI.
+#
+#   ./run.sh demo   the main job, on generated data
+#   ./run.sh test   lint, type check, import contracts and the whole test suite
+#   ./run.sh bench  the benchmarks in bench/ (prints figures and ratios)
+#   ./run.sh setup  only create/refresh the virtual environments
+#
+# It sets itself up on a fresh Debian machine: the Debian packages Qt and the tests
+# need (when run as root and missing), a virtual environment in .venv with the
+# project and its extras, and for the tests a second one in .venv-noqt without Qt.
+set -euo pipefail
+cd "$(dirname "$(readlink -f "$0")")"
+ROOT=$PWD
+VENV=$ROOT/.venv
+VENV_NOQT=$ROOT/.venv-noqt
+
+log() { printf '\033[1m[run.sh]\033[0m %s\n' "$*" >&2; }
+
+# Debian packages: the shared libraries PySide6's offscreen/xcb platforms load, Xvfb
+# for the screenshot test, and the peers the benchmarks measure against.
+DEBIAN_RUNTIME=(libegl1 libgl1 libopengl0 libxkbcommon0 libxkbcommon-x11-0 libfontconfig1
+  libfreetype6 libglib2.0-0 libdbus-1-3 fonts-dejavu-core)
+DEBIAN_TEST=(xvfb xauth libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-render-util0
+  libxcb-randr0 libxcb-shape0 libxcb-xinerama0 libxcb-xkb1 libxcb-cursor0)
+DEBIAN_BENCH=(libgdcm-tools dcmtk)
+
+ensure_debian() {
+  local missing=() p
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+  done
+  ((${#missing[@]})) || return 0
+  if [[ $(id -u) -ne 0 ]] || ! command -v apt-get >/dev/null; then
+    log "missing Debian packages (install them as root): ${missing[*]}"
+    return 0
+  fi
+  log "installing Debian packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+find_python() {
+  local c
+  for c in python3.13 python3.12 python3.11 python3; do
+    if command -v "$c" >/dev/null &&
+       "$c" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+      echo "$c"; return 0
+    fi
+  done
+  log "Python >= 3.11 is needed (Debian: apt-get install python3 python3-venv)"; exit 1
+}
+
+# Recreate a venv when pyproject.toml changed since it was made.
+ensure_venv() {  # $1 = venv dir, $2 = extras, $3 = "noqt" to uninstall Qt afterwards
+  local dir=$1 extras=$2 mode=${3:-} stamp
+  stamp=$(sha256sum pyproject.toml | cut -c1-16)-$mode
+  [[ -f $dir/.collarreader-stamp && $(cat "$dir/.collarreader-stamp") == "$stamp" ]] && return 0
+  local py; py=$(find_python)
+  if [[ ! -x $dir/bin/python ]]; then
+    log "creating $dir"
+    if ! "$py" -m venv "$dir" 2>/dev/null; then
+      ensure_debian python3-venv; rm -rf "$dir"; "$py" -m venv "$dir"
+    fi
+  fi
+  [[ -x $dir/bin/uv ]] || "$dir/bin/python" -m pip install -q --disable-pip-version-check uv
+  log "installing collarreader[$extras] into $dir"
+  "$dir/bin/uv" pip install -q --python "$dir/bin/python" -e ".[$extras]"
+  if [[ $mode == noqt ]]; then
+    # The core must work where Qt is absent: uninstall it for real.
+    "$dir/bin/uv" pip uninstall -q --python "$dir/bin/python" \
+      PySide6-Essentials shiboken6 pyqtgraph pytest-qt
+  fi
+  echo "$stamp" > "$dir/.collarreader-stamp"
+}
+
+cmd_setup() {
+  ensure_debian "${DEBIAN_RUNTIME[@]}" "${DEBIAN_TEST[@]}"
+  ensure_venv "$VENV" test,dev
+  ensure_venv "$VENV_NOQT" test noqt
+}
+
+cmd_demo() {
+  ensure_debian "${DEBIAN_RUNTIME[@]}"
+  ensure_venv "$VENV" test,dev
+  local work=${DEMO_WORKDIR:-$ROOT/build/demo}
+  rm -rf "$work/phantom"
+  log "generating a phantom study in $work/phantom"
+  "$VENV/bin/collarreader" phantom "$work/phantom" --patients 2 --seed 1
+  local f
+  while IFS= read -r f; do
+    "$VENV/bin/collarreader" inspect "$f"
+    echo
+  done < <(find "$work/phantom" -name '*.dcm' | sort | head -4)
+}
+
+cmd_test() {
+  cmd_setup
+  export QT_QPA_PLATFORM=offscreen
+  log "ruff";          "$VENV/bin/ruff" check src tests bench
+  log "ruff format";   "$VENV/bin/ruff" format --check src tests bench
+  log "mypy";          "$VENV/bin/mypy"
+  log "import-linter"; (cd "$ROOT" && "$VENV/bin/lint-imports")
+  log "pytest (all tests, with Qt)"
+  "$VENV/bin/python" -m pytest -n 2 -p xdist "$@"
+  log "pytest (everything outside tests/ui, Qt uninstalled)"
+  (cd "$ROOT" && "$VENV_NOQT/bin/python" -m pytest -n 2 -p no:pytestqt --ignore=tests/ui "$@")
+}
+
+cmd_bench() {
+  ensure_debian "${DEBIAN_RUNTIME[@]}" "${DEBIAN_BENCH[@]}"
+  ensure_venv "$VENV" test,dev
+  local b
+  for b in bench/bench_*.py; do log "$b"; "$VENV/bin/python" "$b" "$@"; done
+}
+
+case ${1:-} in
+  demo)  shift; cmd_demo "$@" ;;
+  test)  shift; cmd_test "$@" ;;
+  bench) shift; cmd_bench "$@" ;;
+  setup) shift; cmd_setup "$@" ;;
+  *) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+esac

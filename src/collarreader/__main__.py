@@ -1,0 +1,7 @@
+"""``python -m collarreader`` runs the command line."""
+
+import sys
+
+from collarreader.cli import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""collarreader.clinical."""
