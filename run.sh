@@ -112,7 +112,10 @@ cmd_bench() {
   ensure_debian "${DEBIAN_RUNTIME[@]}" "${DEBIAN_BENCH[@]}"
   ensure_venv "$VENV" test,dev
   local b
-  for b in bench/bench_*.py; do log "$b"; "$VENV/bin/python" "$b" "$@"; done
+  for b in bench/bench_*.py; do
+    b=$(basename "$b" .py); log "bench.$b"
+    "$VENV/bin/python" -m "bench.$b" "$@"
+  done
 }
 
 case ${1:-} in

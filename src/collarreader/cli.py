@@ -1,12 +1,147 @@
-"""Command line: parse, call the core, print."""
+"""Command line: parse, call the core, print.
+
+Each subcommand imports its core module only when it runs, so ``collarreader --help`` and
+the Qt-free commands start quickly and never load Qt. Every :class:`CollarReaderError` is
+printed as one ``error: …`` line (it already names the file or row and what to do) with
+exit code 1; anything else escaping is a bug and keeps its traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from collarreader import __version__
+from collarreader.errors import CollarReaderError
+
+ProgressCallback = Callable[[int, int], None]
+
+
+@contextmanager
+def progress_bar(description: str) -> Iterator[ProgressCallback]:
+    """Yield a ``progress(done, total)`` callback drawing a rich bar on a terminal.
+
+    Off a terminal (CI, pipes) it prints nothing, so logs stay readable.
+    """
+    if not sys.stderr.isatty():
+        yield lambda done, total: None
+        return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        transient=True,
+    ) as bar:
+        task = bar.add_task(description, total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
+
+
+# ---------------------------------------------------------------- subcommands
+
+
+def _cmd_phantom(args: argparse.Namespace) -> int:
+    from collarreader.study.phantom import generate_study
+
+    with progress_bar("phantom") as progress:
+        summary = generate_study(
+            args.outdir,
+            patients=args.patients,
+            seed=args.seed,
+            small=args.small,
+            progress=progress,
+        )
+    print(summary)
+    return 0
+
+
+def _cmd_inspect(args: argparse.Namespace) -> int:
+    from collarreader.imaging import describe, format_description
+
+    description = describe(args.file)
+    if args.json:
+        print(json.dumps(description, indent=2, default=str))
+    else:
+        print(format_description(description))
+    return 0
+
+
+# ---------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command line; each later issue adds its subcommand here."""
+    parser = argparse.ArgumentParser(
+        prog="collarreader",
+        description=(
+            "Blinded radiographic reading of porous collars on tumour-resection prostheses."
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"collarreader {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = commands.add_parser(
+        "phantom",
+        help="generate a synthetic study (DX DICOMs, manifest.csv, truth.json)",
+        description="Generate a synthetic study of collared prostheses at 6 m and 12 m, "
+        "AP and lateral, with manifest.csv and truth.json.",
+    )
+    p.add_argument("outdir", type=Path, help="folder to create (must be absent or empty)")
+    p.add_argument("--patients", type=_positive_int, default=4, help="number of patients")
+    p.add_argument("--seed", type=int, default=0, help="random seed (same seed, same study)")
+    p.add_argument(
+        "--small",
+        action="store_true",
+        help="same anatomy at a fraction of the size, for tests and benchmarks at scale",
+    )
+    p.set_defaults(handler=_cmd_phantom)
+
+    p = commands.add_parser(
+        "inspect",
+        help="show what the loader sees in a DICOM file",
+        description="Show size, photometric interpretation, spacing and its source, "
+        "window, transfer syntax and decoder of one DICOM file. No patient identity.",
+    )
+    p.add_argument("file", type=Path, help="DICOM file")
+    p.add_argument("--json", action="store_true", help="print JSON instead of text")
+    p.set_defaults(handler=_cmd_inspect)
+
+    return parser
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        message = f"must be at least 1, not {value}"
+        raise argparse.ArgumentTypeError(message)
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the ``collarreader`` command line; return the exit code."""
-    parser = argparse.ArgumentParser(prog="collarreader")
-    parser.parse_args(argv)
-    return 0
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.handler(args))
+    except CollarReaderError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,141 @@
+"""Benchmark ``prepare_reading_set`` against a plain copy of the same files.
+
+Target (DESIGN.md): preparing N uncompressed 3000 × 2500 DX images takes at most 3 × the time
+of copying the same files with ``shutil.copyfile``. Both run in the same process on the same
+files; the ratio is what counts.
+
+    .venv/bin/python bench/bench_prepare.py --n 200
+
+Needs about 3 × N × 15 MB of free disk in --workdir (default: a temporary folder), removed at
+the end unless --keep.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import platform
+import shutil
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pydicom
+from pydicom.dataset import FileDataset, FileMetaDataset
+from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+from collarreader.study.prepare import prepare_reading_set
+
+
+def write_sources(folder: Path, n: int, rows: int, cols: int) -> Path:
+    """N distinct DX files sharing one pixel array (distinct headers), and their manifest."""
+    pixels = np.random.default_rng(0).integers(0, 4096, (rows, cols), dtype=np.uint16).tobytes()
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.1.1"
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = FileDataset("bench", {}, file_meta=meta, preamble=b"\0" * 128)
+    ds.SOPClassUID = meta.MediaStorageSOPClassUID
+    ds.Modality = "DX"
+    ds.BurnedInAnnotation = "NO"
+    ds.InstitutionName = "Bench Hospital"
+    ds.Rows, ds.Columns = rows, cols
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
+    ds.ImagerPixelSpacing = [0.139, 0.139]
+    ds.PixelData = pixels
+    manifest_rows = []
+    slots = [(t, v) for t in ("6m", "12m") for v in ("AP", "LAT")]
+    for i in range(n):
+        patient, (timepoint, view) = i // 4, slots[i % 4]
+        if i % 4 == 0:
+            ds.StudyInstanceUID = generate_uid()
+            ds.PatientName = f"BENCH^PATIENT{patient:04d}"
+            ds.PatientID = f"B{patient:06d}"
+        ds.SeriesInstanceUID = generate_uid()
+        ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID = generate_uid()
+        name = f"p{patient:04d}_{timepoint}_{view}.dcm"
+        ds.save_as(folder / name, enforce_file_format=True)
+        manifest_rows.append([name, "SITE", f"B{patient:06d}", timepoint, view, "hip", "L"])
+    manifest = folder / "manifest.csv"
+    with manifest.open("w", newline="") as stream:
+        writer = csv.writer(stream)
+        writer.writerow(["path", "site", "patient", "timepoint", "view", "joint", "side"])
+        writer.writerows(manifest_rows)
+    return manifest
+
+
+def plain_copy(files: list[Path], target: Path) -> float:
+    target.mkdir()
+    start = time.perf_counter()
+    for file in files:
+        shutil.copyfile(file, target / file.name)
+    seconds = time.perf_counter() - start
+    shutil.rmtree(target)
+    return seconds
+
+
+def run_prepare(manifest: Path, workdir: Path, tag: str) -> float:
+    start = time.perf_counter()
+    prepare_reading_set(
+        manifest, workdir / f"set-{tag}", workdir / f"key-{tag}.json", "A,B", seed=1
+    )
+    seconds = time.perf_counter() - start
+    shutil.rmtree(workdir / f"set-{tag}")
+    (workdir / f"key-{tag}.json").unlink()
+    return seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=200, help="number of images (default 200)")
+    parser.add_argument("--rows", type=int, default=3000)
+    parser.add_argument("--cols", type=int, default=2500)
+    parser.add_argument("--rounds", type=int, default=2, help="timed rounds of each (default 2)")
+    parser.add_argument("--workdir", type=Path, default=None)
+    parser.add_argument("--keep", action="store_true", help="keep the generated files")
+    args = parser.parse_args()
+
+    workdir = Path(tempfile.mkdtemp(prefix="bench_prepare_", dir=args.workdir))
+    try:
+        sources = workdir / "sources"
+        sources.mkdir()
+        start = time.perf_counter()
+        manifest = write_sources(sources, args.n, args.rows, args.cols)
+        files = sorted(sources.glob("*.dcm"))
+        size_mb = sum(file.stat().st_size for file in files) / 1e6
+        print(
+            f"machine: {platform.platform()}, {platform.processor() or platform.machine()}, "
+            f"{os.cpu_count()} CPUs, Python {platform.python_version()}, "
+            f"pydicom {pydicom.__version__}"
+        )
+        print(
+            f"sources: {len(files)} files, {args.rows}×{args.cols} uncompressed, "
+            f"{size_mb:.0f} MB, written in {time.perf_counter() - start:.1f} s"
+        )
+
+        copies, prepares = [], []
+        for round_ in range(args.rounds):
+            # Alternate, so page-cache and disk write-back effects fall on both alike.
+            copies.append(plain_copy(files, workdir / "copy"))
+            prepares.append(run_prepare(manifest, workdir, str(round_)))
+            print(f"round {round_ + 1}: copy {copies[-1]:.2f} s, prepare {prepares[-1]:.2f} s")
+        copy_s, prepare_s = statistics.median(copies), statistics.median(prepares)
+        print(f"plain copy (shutil.copyfile): {copy_s:.2f} s  ({size_mb / copy_s:.0f} MB/s)")
+        print(
+            f"prepare_reading_set:          {prepare_s:.2f} s  ({size_mb / prepare_s:.0f} MB/s, "
+            f"{1000 * prepare_s / len(files):.0f} ms/image)"
+        )
+        print(f"ratio prepare / copy: {prepare_s / copy_s:.2f} (target ≤ 3)")
+    finally:
+        if args.keep:
+            print(f"kept {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
