@@ -5,6 +5,7 @@
 #   ./run.sh test   lint, type check, import contracts and the whole test suite
 #   ./run.sh bench  the benchmarks in bench/ (prints figures and ratios)
 #   ./run.sh setup  only create/refresh the virtual environments
+#   ./run.sh postgres  start the loopback PostgreSQL the database tests use, print its URL
 #
 # It sets itself up on a fresh Debian machine: the Debian packages Qt and the tests
 # need (when run as root and missing), a virtual environment in .venv with the
@@ -24,6 +25,7 @@ DEBIAN_RUNTIME=(libegl1 libgl1 libopengl0 libxkbcommon0 libxkbcommon-x11-0 libfo
 DEBIAN_TEST=(xvfb xauth libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-render-util0
   libxcb-randr0 libxcb-shape0 libxcb-xinerama0 libxcb-xkb1 libxcb-cursor0)
 DEBIAN_BENCH=(libgdcm-tools dcmtk)
+DEBIAN_POSTGRES=(postgresql)
 
 ensure_debian() {
   local missing=() p
@@ -75,6 +77,26 @@ ensure_venv() {  # $1 = venv dir, $2 = extras, $3 = "noqt" to uninstall Qt after
   echo "$stamp" > "$dir/.collarreader-stamp"
 }
 
+# A throwaway PostgreSQL cluster on loopback for the tests that claim PostgreSQL.
+# Exports COLLARREADER_TEST_POSTGRES_URL; the tests skip (or, with CI=true, fail) without it.
+PG_PORT=${COLLARREADER_PG_PORT:-54329}
+start_postgres() {
+  ensure_debian "${DEBIAN_POSTGRES[@]}"
+  local bin; bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+  if [[ -z $bin ]]; then log "PostgreSQL is not installed: its tests will skip"; return 0; fi
+  local data=${TMPDIR:-/tmp}/collarreader-pg-$PG_PORT run_as=()
+  if [[ $(id -u) -eq 0 ]]; then run_as=(runuser -u postgres --); fi
+  if ! "${run_as[@]}" "$bin/pg_ctl" -D "$data" status >/dev/null 2>&1; then
+    rm -rf "$data"; mkdir -p "$data"
+    [[ $(id -u) -eq 0 ]] && chown postgres: "$data"
+    "${run_as[@]}" "$bin/initdb" -D "$data" -A trust -U collar --no-sync >/dev/null
+    "${run_as[@]}" "$bin/pg_ctl" -D "$data" -w -l "$data/server.log" -o \
+      "-c listen_addresses=127.0.0.1 -p $PG_PORT -k $data -c fsync=off" start >/dev/null
+    log "PostgreSQL started on 127.0.0.1:$PG_PORT ($data)"
+  fi
+  export COLLARREADER_TEST_POSTGRES_URL="postgresql+psycopg://collar@127.0.0.1:$PG_PORT/postgres"
+}
+
 cmd_setup() {
   ensure_debian "${DEBIAN_RUNTIME[@]}" "${DEBIAN_TEST[@]}"
   ensure_venv "$VENV" test,dev
@@ -98,6 +120,7 @@ cmd_demo() {
 cmd_test() {
   cmd_setup
   export QT_QPA_PLATFORM=offscreen
+  start_postgres
   log "ruff";          "$VENV/bin/ruff" check src tests bench
   log "ruff format";   "$VENV/bin/ruff" format --check src tests bench
   log "mypy";          "$VENV/bin/mypy"
@@ -123,5 +146,6 @@ case ${1:-} in
   test)  shift; cmd_test "$@" ;;
   bench) shift; cmd_bench "$@" ;;
   setup) shift; cmd_setup "$@" ;;
-  *) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  postgres) start_postgres; echo "export COLLARREADER_TEST_POSTGRES_URL=$COLLARREADER_TEST_POSTGRES_URL" ;;
+  *) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac
