@@ -1,0 +1,125 @@
+"""The QApplication, created once with the defaults a reading workstation needs.
+
+- no display (a server, CI, a headless test run) → the ``offscreen`` platform, chosen
+  before Qt starts because it cannot be changed afterwards;
+- high-DPI scale factors passed through unrounded (a 150 % display gets 1.5, not 2), so
+  "one image pixel per screen pixel" can be honoured;
+- pyqtgraph told that arrays are (row, column) and to draw without antialiasing (a
+  radiograph's pixels must not be smoothed);
+- a dark Fusion style: a reading room is dim and a bright frame around a radiograph hurts
+  the reader's contrast perception.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping, Sequence
+
+import pyqtgraph as pg
+from PySide6 import QtCore, QtGui, QtWidgets
+
+APPLICATION_NAME = "collarreader"
+
+_DARK_COLOURS = {
+    QtGui.QPalette.ColorRole.Window: "#1e1e1e",
+    QtGui.QPalette.ColorRole.WindowText: "#dcdcdc",
+    QtGui.QPalette.ColorRole.Base: "#141414",
+    QtGui.QPalette.ColorRole.AlternateBase: "#232323",
+    QtGui.QPalette.ColorRole.ToolTipBase: "#2a2a2a",
+    QtGui.QPalette.ColorRole.ToolTipText: "#e6e6e6",
+    QtGui.QPalette.ColorRole.PlaceholderText: "#7a7a7a",
+    QtGui.QPalette.ColorRole.Text: "#dcdcdc",
+    QtGui.QPalette.ColorRole.Button: "#2b2b2b",
+    QtGui.QPalette.ColorRole.ButtonText: "#dcdcdc",
+    QtGui.QPalette.ColorRole.BrightText: "#ff6b6b",
+    QtGui.QPalette.ColorRole.Link: "#5ea2ef",
+    QtGui.QPalette.ColorRole.Highlight: "#2f6fb8",
+    QtGui.QPalette.ColorRole.HighlightedText: "#ffffff",
+    QtGui.QPalette.ColorRole.Light: "#3a3a3a",
+    QtGui.QPalette.ColorRole.Midlight: "#303030",
+    QtGui.QPalette.ColorRole.Mid: "#262626",
+    QtGui.QPalette.ColorRole.Dark: "#121212",
+    QtGui.QPalette.ColorRole.Shadow: "#000000",
+}
+_DISABLED_COLOURS = {
+    QtGui.QPalette.ColorRole.WindowText: "#6e6e6e",
+    QtGui.QPalette.ColorRole.Text: "#6e6e6e",
+    QtGui.QPalette.ColorRole.ButtonText: "#6e6e6e",
+    QtGui.QPalette.ColorRole.HighlightedText: "#9a9a9a",
+}
+
+
+def needs_offscreen(environ: Mapping[str, str] | None = None, platform: str | None = None) -> bool:
+    """True when Qt would find no display and no platform was chosen explicitly.
+
+    Parameters
+    ----------
+    environ : environment to inspect (``os.environ`` by default)
+    platform : ``sys.platform`` by default; only Linux and other X11/Wayland systems can
+        lack a display (Windows and macOS always have one)
+    """
+    env = os.environ if environ is None else environ
+    system = sys.platform if platform is None else platform
+    if env.get("QT_QPA_PLATFORM"):
+        return False
+    if system.startswith(("win", "darwin")):
+        return False
+    return not (env.get("DISPLAY") or env.get("WAYLAND_DISPLAY"))
+
+
+def configure_pyqtgraph() -> None:
+    """Global pyqtgraph options: row-major arrays, no antialiasing, black background."""
+    pg.setConfigOptions(
+        imageAxisOrder="row-major", antialias=False, background="k", foreground="#dcdcdc"
+    )
+
+
+def dark_palette() -> QtGui.QPalette:
+    """The dark palette used by the reading workstation."""
+    palette = QtGui.QPalette()
+    for role, colour in _DARK_COLOURS.items():
+        palette.setColor(role, QtGui.QColor(colour))
+    for role, colour in _DISABLED_COLOURS.items():
+        palette.setColor(QtGui.QPalette.ColorGroup.Disabled, role, QtGui.QColor(colour))
+    return palette
+
+
+def apply_dark_style(app: QtWidgets.QApplication) -> None:
+    """Fusion style with the dark palette (Fusion honours palettes on every platform)."""
+    app.setStyle("Fusion")
+    app.setPalette(dark_palette())
+
+
+def create_application(argv: Sequence[str] | None = None) -> QtWidgets.QApplication:
+    """Return the QApplication, creating and configuring it the first time.
+
+    Parameters
+    ----------
+    argv : command-line arguments for Qt (``sys.argv[:1]`` by default)
+
+    Returns
+    -------
+    QApplication
+        An existing instance is reused (styled and configured again, which is harmless).
+    """
+    existing = QtWidgets.QApplication.instance()
+    if existing is not None and not isinstance(existing, QtWidgets.QApplication):
+        raise RuntimeError(
+            "A QCoreApplication without widgets already exists; create the collarreader "
+            "application before any other Qt application object."
+        )
+    app = existing
+    if app is None:
+        if needs_offscreen():
+            os.environ["QT_QPA_PLATFORM"] = "offscreen"
+        # Only allowed before the application exists; Qt warns otherwise.
+        QtGui.QGuiApplication.setHighDpiScaleFactorRoundingPolicy(
+            QtCore.Qt.HighDpiScaleFactorRoundingPolicy.PassThrough
+        )
+        app = QtWidgets.QApplication(list(argv) if argv is not None else sys.argv[:1])
+        app.setApplicationName(APPLICATION_NAME)
+        app.setOrganizationName(APPLICATION_NAME)
+    configure_pyqtgraph()
+    apply_dark_style(app)
+    return app
