@@ -74,9 +74,9 @@ def _cmd_phantom(args: argparse.Namespace) -> int:
 def _cmd_inspect(args: argparse.Namespace) -> int:
     from collarreader.imaging import describe, format_description
 
-    description = describe(args.file)
+    description = describe(args.file, frame=args.frame)
     if args.json:
-        print(json.dumps(description, indent=2, default=str))
+        print(json.dumps(description, indent=2, ensure_ascii=False, default=str))
     else:
         print(format_description(description))
     return 0
@@ -120,6 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("file", type=Path, help="DICOM file")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
+    p.add_argument("--frame", type=int, default=0, help="frame of a multi-frame file (from 0)")
     p.set_defaults(handler=_cmd_inspect)
 
     return parser
