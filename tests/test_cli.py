@@ -27,7 +27,7 @@ def test_help_lists_every_subcommand() -> None:
     parser = cli.build_parser()
     subparsers = next(action for action in parser._actions if action.dest == "command")
     names = set(subparsers.choices)
-    assert {"phantom", "inspect"} <= names
+    assert {"phantom", "inspect", "prepare", "verify"} <= names
     for name in names:
         assert name in result.stdout
 
@@ -63,3 +63,43 @@ def test_patients_must_be_positive(value: str, tmp_path: Path) -> None:
     result = run_cli("phantom", str(tmp_path / "p"), "--patients", value)
     assert result.returncode == 2
     assert "at least 1" in result.stderr
+
+
+def test_cli_defaults_match_the_core() -> None:
+    from collarreader.protocol import DEFAULT_PROTOCOL
+    from collarreader.study.prepare import DEFAULT_REPEAT_FRACTION
+
+    assert cli.DEFAULT_PROTOCOL == DEFAULT_PROTOCOL
+    assert cli.DEFAULT_REPEAT_FRACTION == DEFAULT_REPEAT_FRACTION
+
+
+def test_phantom_prepare_inspect_verify_from_the_command_line(tmp_path: Path) -> None:
+    study = tmp_path / "study"
+    assert (
+        run_cli("phantom", str(study), "--patients", "2", "--small", "--seed", "4").returncode == 0
+    )
+    result = run_cli(
+        "prepare",
+        "--manifest",
+        str(study / "manifest.csv"),
+        "--out",
+        str(tmp_path / "set"),
+        "--key",
+        str(tmp_path / "key.json"),
+        "--readers",
+        "A,B",
+        "--seed",
+        "9",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "readers" in result.stdout.lower()
+    image = next((tmp_path / "set" / "images").glob("*.dcm"))
+    described = run_cli("inspect", str(image), "--json")
+    assert described.returncode == 0, described.stderr
+    assert '"photometric"' in described.stdout
+    assert "P001" not in described.stdout
+    # A file that is not a database is a finding, with a non-zero exit.
+    (tmp_path / "junk.sqlite").write_bytes(b"not a database at all" * 100)
+    verified = run_cli("verify", str(tmp_path / "junk.sqlite"))
+    assert verified.returncode == 1
+    assert "junk.sqlite" in verified.stdout + verified.stderr

@@ -20,6 +20,11 @@ from collarreader.errors import CollarReaderError
 
 ProgressCallback = Callable[[int, int], None]
 
+# Defaults repeated here so that `--help` does not import the heavy core modules;
+# tests/test_cli.py checks they equal the core's own.
+DEFAULT_PROTOCOL = "collar-default"
+DEFAULT_REPEAT_FRACTION = 0.2
+
 
 @contextmanager
 def progress_bar(description: str) -> Iterator[ProgressCallback]:
@@ -82,6 +87,42 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_prepare(args: argparse.Namespace) -> int:
+    from collarreader.study.prepare import parse_path_list, prepare_reading_set
+
+    with progress_bar("prepare") as progress:
+        report = prepare_reading_set(
+            args.manifest,
+            args.out,
+            args.key,
+            args.readers,
+            repeat_fraction=args.repeat_fraction,
+            seed=args.seed,
+            protocol=args.protocol,
+            blind_timepoints=args.blind_timepoints,
+            confirm_burned_in=parse_path_list(args.confirm_burned_in)
+            if args.confirm_burned_in
+            else (),
+            force=args.force,
+            progress=progress,
+        )
+    print(report.text)
+    return 0
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    from collarreader.db.verify import verify_database
+
+    findings = verify_database(args.db)
+    for finding in findings:
+        print(finding)
+    if findings:
+        print(f"{args.db}: {len(findings)} finding(s)", file=sys.stderr)
+        return 1
+    print(f"{args.db}: OK (integrity, schema version, audit chain, rows match their audit)")
+    return 0
+
+
 # ---------------------------------------------------------------- parser
 
 
@@ -122,6 +163,49 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
     p.add_argument("--frame", type=int, default=0, help="frame of a multi-frame file (from 0)")
     p.set_defaults(handler=_cmd_inspect)
+
+    p = commands.add_parser(
+        "prepare",
+        help="build a blinded reading set (de-identify, pseudonymise, randomise per reader)",
+        description="Build a blinded reading set from the sites' DICOM exports: PS3.15 "
+        "de-identification, random codes, a seeded order per reader with repeat reads, "
+        "SHA-256 of every file. The key file is written only where --key says.",
+    )
+    p.add_argument("--manifest", type=Path, required=True, help="manifest.csv of the sources")
+    p.add_argument("--out", type=Path, required=True, help="reading-set folder to create")
+    p.add_argument("--key", type=Path, required=True, help="key file (outside the set)")
+    p.add_argument("--readers", required=True, help="reader IDs, comma-separated (A,B,…)")
+    p.add_argument(
+        "--repeat-fraction",
+        type=float,
+        default=DEFAULT_REPEAT_FRACTION,
+        help=f"fraction of cases read twice per reader (default {DEFAULT_REPEAT_FRACTION})",
+    )
+    p.add_argument("--seed", help="seed: the same seed gives the same set (keep it secret)")
+    p.add_argument(
+        "--protocol",
+        default=DEFAULT_PROTOCOL,
+        help=f"scoring protocol name or TOML path (default {DEFAULT_PROTOCOL})",
+    )
+    p.add_argument(
+        "--blind-timepoints", action="store_true", help="label the time points A/B at random"
+    )
+    p.add_argument(
+        "--confirm-burned-in",
+        metavar="PATHS",
+        help="manifest paths of burned-in images you have checked: comma-separated, or a "
+        "text file listing one per line",
+    )
+    p.add_argument("--force", action="store_true", help="replace an existing reading set")
+    p.set_defaults(handler=_cmd_prepare)
+
+    p = commands.add_parser(
+        "verify",
+        help="check a database: integrity, schema version, audit chain, rows against audit",
+        description="Check a reader or study database. Exits non-zero on any finding.",
+    )
+    p.add_argument("db", help="SQLite file or SQLAlchemy URL")
+    p.set_defaults(handler=_cmd_verify)
 
     return parser
 

@@ -479,6 +479,31 @@ def test_file_unreadable_during_the_build_leaves_nothing(study: Path, tmp_path: 
     assert leftovers(tmp_path) == ["source"]
 
 
+def test_undecodable_compressed_image_is_refused_and_leaves_nothing(
+    study: Path, tmp_path: Path
+) -> None:
+    # Compressed images are decoded once while preparing, so a reader's workstation may later
+    # trust them to the faster (but crash-prone on corrupt data) gdcm decoder.
+    victim = next(study.parent.rglob("12m_LAT.dcm"))
+    write_dx(victim, patient=0, rle=True)
+    dataset = pydicom.dcmread(victim)
+    data = bytearray(victim.read_bytes())
+    encapsulated = data.index(dataset.PixelData)  # starts with the basic offset table item
+    # Keep the DICOM framing; the RLE header now claims two segments (a 16-bit image needs
+    # exactly two) at offsets beyond the fragment's end.
+    offset_table_length = int.from_bytes(data[encapsulated + 4 : encapsulated + 8], "little")
+    rle_header = encapsulated + 8 + offset_table_length + 8  # after the offset table, item header
+    data[rle_header : rle_header + 12] = (2).to_bytes(4, "little") + b"\xff\xff\xff\x0f" * 2
+    victim.write_bytes(bytes(data))
+    assert dataset.file_meta.TransferSyntaxUID == RLELossless
+    before = victim.read_bytes()
+    with pytest.raises(DicomReadError) as caught:
+        prepare_reading_set(study, tmp_path / "set", tmp_path / "key", "A")
+    assert "12m_LAT.dcm" in str(caught.value)
+    assert leftovers(tmp_path) == ["source"]
+    assert victim.read_bytes() == before
+
+
 def test_existing_setdir_refused_unless_force(study: Path, tmp_path: Path) -> None:
     out = tmp_path / "set"
     out.mkdir()

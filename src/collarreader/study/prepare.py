@@ -45,6 +45,7 @@ from collarreader.errors import (
     ManifestError,
     ReadingSetError,
 )
+from collarreader.imaging import load_radiograph
 from collarreader.protocol import DEFAULT_PROTOCOL, Protocol, load_protocol
 from collarreader.study.deid import (
     DEIDENTIFICATION_METHOD,
@@ -706,9 +707,11 @@ def _write_image(
 ) -> tuple[str, str]:
     """De-identify one source file into ``target``; return its new SOP Instance UID and SHA-256.
 
-    pydicom parses the header only; the de-identified header (:meth:`Deidentifier.deidentify`,
-    PS3.15 Basic Profile) is encoded by pydicom in the source's transfer syntax and followed by
-    the source's (7FE0,0010) Pixel Data element copied byte for byte — tag, length and value —
+    pydicom parses the header only (a compressed image is also decoded once, to prove it
+    decodes; its bytes are still copied, never re-encoded); the de-identified header
+    (:meth:`Deidentifier.deidentify`, PS3.15 Basic Profile) is encoded by pydicom in the
+    source's transfer syntax and followed by the source's (7FE0,0010) Pixel Data element
+    copied byte for byte — tag, length and value —
     so the image cannot change, and the work is that of a copy: 1 MiB chunks through one
     reused buffer, hashed on the way out (hashlib and file I/O release the GIL, so worker
     threads run in parallel). A file with elements after the pixel data (trailing padding,
@@ -742,6 +745,11 @@ def _write_image(
                 else result.get("PixelData") is dataset.get("PixelData")  # the same object
             )
             syntax = header.file_meta.TransferSyntaxUID
+            if syntax.is_compressed:
+                # Decoded once here with the crash-safe decoders, so the reader may later
+                # hand these verified bytes to the faster gdcm (`trusted=True`), which
+                # aborts the whole process on some corrupt JPEG / JPEG 2000 streams.
+                load_radiograph(source)
             if result.file_meta.TransferSyntaxUID != syntax or not pixels_kept:
                 raise DeidentificationError(
                     f"{source}: de-identification changed the pixel data or the transfer "
