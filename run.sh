@@ -106,15 +106,8 @@ cmd_setup() {
 cmd_demo() {
   ensure_debian "${DEBIAN_RUNTIME[@]}"
   ensure_venv "$VENV" test,dev
-  local work=${DEMO_WORKDIR:-$ROOT/build/demo}
-  rm -rf "$work/phantom"
-  log "generating a phantom study in $work/phantom"
-  "$VENV/bin/collarreader" phantom "$work/phantom" --patients 2 --seed 1
-  local f
-  while IFS= read -r f; do
-    "$VENV/bin/collarreader" inspect "$f"
-    echo
-  done < <(find "$work/phantom" -name '*.dcm' | sort | head -4)
+  # Opens the reader window on a display; with none, renders offscreen and writes a PNG.
+  "$VENV/bin/collarreader" demo "$@"
 }
 
 cmd_test() {

@@ -27,7 +27,7 @@ def test_help_lists_every_subcommand() -> None:
     parser = cli.build_parser()
     subparsers = next(action for action in parser._actions if action.dest == "command")
     names = set(subparsers.choices)
-    assert {"phantom", "inspect", "prepare", "verify"} <= names
+    assert {"phantom", "inspect", "prepare", "verify", "read", "demo"} <= names
     for name in names:
         assert name in result.stdout
 

@@ -123,6 +123,18 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_read(args: argparse.Namespace) -> int:
+    from collarreader.ui.reader import run_reader  # Qt only here, lazily
+
+    return run_reader(args.setdir, args.reader, args.db)
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from collarreader.ui.demo import run_demo  # Qt only here, lazily
+
+    return run_demo(args.workdir, args.screenshot)
+
+
 # ---------------------------------------------------------------- parser
 
 
@@ -206,6 +218,32 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("db", help="SQLite file or SQLAlchemy URL")
     p.set_defaults(handler=_cmd_verify)
+
+    p = commands.add_parser(
+        "read",
+        help="the reader's workstation: read a blinded reading set",
+        description="Open the blinded reading GUI on a reading set, as one reader. Every "
+        "gesture is committed to the reader's SQLite database before the screen shows it.",
+    )
+    p.add_argument("setdir", type=Path, help="reading-set folder")
+    p.add_argument("--reader", required=True, help="your reader ID, as in the reading set")
+    p.add_argument(
+        "--db",
+        type=Path,
+        help="your reader database (default ./collarreader-<set>-<reader>.sqlite)",
+    )
+    p.set_defaults(handler=_cmd_read)
+
+    p = commands.add_parser(
+        "demo",
+        help="the main job on generated data: phantom → reading set → the reader",
+        description="Make a synthetic study, prepare a reading set and open the reader on "
+        "it as reader 'demo'. With no display, or with --screenshot, it renders offscreen, "
+        "places a few demonstration annotations, writes a PNG and exits.",
+    )
+    p.add_argument("--workdir", type=Path, help="working folder (default ./build/demo)")
+    p.add_argument("--screenshot", type=Path, help="write a PNG of the window and exit")
+    p.set_defaults(handler=_cmd_demo)
 
     return parser
 

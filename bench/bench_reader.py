@@ -1,0 +1,207 @@
+"""The reader workstation's speed: window/level, case switch, launch (offscreen Qt).
+
+1. Window/level on a 3000 × 2500 uint16 image in the real main window (``Viewport.set_window``
+   then a forced paint of its view), against a bare pyqtgraph ImageItem in a GraphicsView of
+   the same size (``setLevels`` + paint). Target ≤ 8 ms.
+2. Case switch with prefetch: the next case's images are decoded in the background; time
+   from the next-case action to the grid painted (``step_case`` + ``grab``). Target ≤ 100 ms.
+3. Launch → first case painted: a subprocess running the reader with
+   ``COLLARREADER_EXIT_AFTER_PAINT=1`` (it prints its time and quits), against a subprocess
+   that imports PySide6.QtWidgets and paints an empty window. Target ≤ 1.5 s (JPEG 2000 set).
+
+Run: ``.venv/bin/python -m bench.bench_reader [--setdir SETDIR] [--repeat 15]``
+(without ``--setdir`` a full-size phantom of 3 patients is made in a temporary folder).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import numpy as np
+import pyqtgraph as pg
+
+from bench._machine import describe_machine
+from collarreader.imaging import Radiograph, Spacing, SpacingSource, Window
+from collarreader.ui.app import create_application
+from collarreader.ui.reader import open_reader
+
+
+def _make_set(root: Path, patients: int) -> Path:
+    from collarreader.study.phantom import generate_study
+    from collarreader.study.prepare import prepare_reading_set
+
+    generate_study(root / "phantom", patients=patients, seed=11, burned_in=0)
+    prepare_reading_set(
+        root / "phantom" / "manifest.csv", root / "set", root / "key.json", ["A"], seed=11
+    )
+    return root / "set"
+
+
+def _big_radiograph() -> Radiograph:
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 4096, size=(2500, 3000), dtype=np.uint16)
+    pixels.flags.writeable = False
+    return Radiograph(
+        pixels=pixels,
+        invert=False,
+        window=Window(2048.0, 4096.0),
+        spacing=Spacing(0.14, 0.14, SpacingSource.pixel_spacing),
+        spacing_note="",
+        sop_instance_uid="2.25.1",
+        photometric="MONOCHROME2",
+        transfer_syntax="1.2.840.10008.1.2.1",
+        bits_stored=12,
+        n_frames=1,
+        path=Path("synthetic-3000x2500.dcm"),
+    )
+
+
+def _ms(samples: list[float]) -> str:
+    return f"median {statistics.median(samples) * 1e3:.1f} ms, max {max(samples) * 1e3:.1f} ms"
+
+
+def bench_window_level(setdir: Path, repeat: int) -> tuple[float, float]:
+    """Median seconds of one W/L update + paint: (main window, bare pyqtgraph)."""
+    app = create_application()
+    with tempfile.TemporaryDirectory() as tmp:
+        reader = open_reader(setdir, "A", Path(tmp) / "A.sqlite", verify=False)
+        try:
+            window = reader.window
+            window.show()
+            window.start()
+            viewport = window.grid.viewports[0]
+            window.grid.maximise(0)
+            viewport.set_radiograph(_big_radiograph(), title="bench")
+            app.processEvents()
+            target = viewport.graphics_view
+            peer_view = pg.GraphicsView()
+            peer_item = pg.ImageItem(axisOrder="row-major")
+            peer_box = pg.ViewBox(lockAspect=True, invertY=True)
+            peer_view.setCentralItem(peer_box)
+            peer_box.addItem(peer_item)
+            peer_item.setImage(_big_radiograph().pixels, autoLevels=False, levels=(0, 4095))
+            peer_view.resize(target.size())
+            peer_view.show()
+            app.processEvents()
+            ours: list[float] = []
+            peer: list[float] = []
+            for i in range(repeat + 2):  # interleaved, the first two are warm-up
+                width = 1500.0 + 100.0 * (i % 10)
+                start = time.perf_counter()
+                viewport.set_window(2000.0, width)
+                target.grab()
+                middle = time.perf_counter()
+                peer_item.setLevels((2000.0 - width / 2, 2000.0 + width / 2))
+                peer_view.grab()
+                end = time.perf_counter()
+                if i >= 2:
+                    ours.append(middle - start)
+                    peer.append(end - middle)
+            peer_view.close()
+            print(f"  window/level, main window: {_ms(ours)}")
+            print(f"  window/level, bare pyqtgraph ImageItem: {_ms(peer)}")
+            return statistics.median(ours), statistics.median(peer)
+        finally:
+            reader.close()
+
+
+def bench_case_switch(setdir: Path) -> float:
+    """Median seconds from the next-case action to the grid painted (next case prefetched)."""
+    app = create_application()
+    with tempfile.TemporaryDirectory() as tmp:
+        reader = open_reader(setdir, "A", Path(tmp) / "A.sqlite", verify=False)
+        try:
+            window = reader.window
+            window.show()
+            window.start()
+            app.processEvents()
+            samples: list[float] = []
+            for _ in range(len(window.cases) - 1):
+                following = window.cases[window.cases.index(window.case) + 1]  # type: ignore[arg-type]
+                paths = [reader.window.reading_set.path / i.file for i in following.images]
+                for future in reader.cache.prefetch(paths):
+                    future.result()  # the reader has been reading: the prefetch is done
+                start = time.perf_counter()
+                window.step_case(1)
+                app.processEvents()
+                window.grid.grab()
+                samples.append(time.perf_counter() - start)
+            print(f"  case switch (prefetched) to painted grid: {_ms(samples)} over {len(samples)}")
+            return statistics.median(samples)
+        finally:
+            reader.close()
+
+
+_PEER = """
+import os, sys, time
+t0 = float(os.environ["COLLARREADER_LAUNCH_T0"])
+from PySide6 import QtWidgets
+app = QtWidgets.QApplication([])
+w = QtWidgets.QWidget(); w.resize(1600, 1000); w.show(); app.processEvents(); w.grab()
+print(f"first-case-painted {time.time() - t0:.3f}")
+"""
+
+_READER = """
+import sys
+from collarreader.ui.reader import run_reader
+sys.exit(run_reader(sys.argv[1], "A", sys.argv[2]))
+"""
+
+
+def _launch(code: str, *args: str) -> float:
+    env = dict(os.environ, COLLARREADER_EXIT_AFTER_PAINT="1", QT_QPA_PLATFORM="offscreen")
+    env["COLLARREADER_LAUNCH_T0"] = repr(time.time())
+    result = subprocess.run(
+        [sys.executable, "-c", code, *args], env=env, capture_output=True, text=True, check=True
+    )
+    line = next(x for x in result.stdout.splitlines() if x.startswith("first-case-painted"))
+    return float(line.split()[1])
+
+
+def bench_launch(setdir: Path, repeat: int = 3) -> tuple[float, float]:
+    """Median seconds launch → first case painted: (reader, empty PySide6 window)."""
+    ours: list[float] = []
+    peer: list[float] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        db = str(Path(tmp) / "A.sqlite")
+        _launch(_READER, str(setdir), db)  # creates the database (first start)
+        for _ in range(repeat):
+            ours.append(_launch(_READER, str(setdir), db))
+            peer.append(_launch(_PEER))
+    print(f"  launch → first case painted (reader): {_ms(ours)}")
+    print(f"  launch → empty window painted (PySide6 peer): {_ms(peer)}")
+    return statistics.median(ours), statistics.median(peer)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the three benchmarks and print the figures with the machine's description."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--setdir", type=Path, help="a full-size reading set (reader A)")
+    parser.add_argument("--patients", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=15)
+    args = parser.parse_args(argv)
+    print(describe_machine())
+    with tempfile.TemporaryDirectory() as tmp:
+        setdir = args.setdir or _make_set(Path(tmp), args.patients)
+        wl, wl_peer = bench_window_level(setdir, args.repeat)
+        switch = bench_case_switch(setdir)
+        launch, launch_peer = bench_launch(setdir)
+    print(
+        f"window/level {wl * 1e3:.1f} ms (target ≤ 8; ×{wl / wl_peer:.2f} bare pyqtgraph) · "
+        f"case switch {switch * 1e3:.0f} ms (target ≤ 100) · "
+        f"launch {launch:.2f} s (target ≤ 1.5; ×{launch / launch_peer:.1f} empty PySide6 window)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,368 @@
+"""Measurement tools as press/move/release logic, free of Qt.
+
+The viewer forwards pointer events in image pixel coordinates (x=column, y=row, origin at the
+centre of the top-left pixel) together with the code of the image they happened on; a
+:class:`ToolController` turns a finished gesture into ONE session command (see
+:mod:`collarreader.session`) and hands it to ``execute`` — in the GUI an undo-stack adapter
+that applies it, in tests the session itself. Nothing is written while a gesture is under
+way: the controller only keeps a :class:`Preview` for the view to draw.
+
+Gestures
+    - drag (press, moves, release more than :attr:`ToolController.min_drag_px` away): a
+      straight line from press to release; for every tool.
+    - clicks: each click adds a point. Two-point tools (calibration, RLL caliper, cortical
+      caliper) finish at the second click; polyline tools (interface line, bridged segment)
+      finish with :meth:`ToolController.finish` (double-click or Return in the GUI).
+    - a handle of an existing annotation: :meth:`ToolController.begin_handle_drag`, moves,
+      :meth:`ToolController.end_handle_drag` → one :class:`~collarreader.session.MoveAnnotation`
+      on release only (a drag is one undo step).
+
+The calibration tool asks for the known size through ``ask_size`` (a dialog in the GUI, a
+function in tests): dialogs stay out of the tool and out of the commands.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Protocol as TypingProtocol
+
+from collarreader.errors import SessionError
+from collarreader.model import AnnotationKind
+from collarreader.session import (
+    AddAnnotation,
+    Calibrate,
+    Command,
+    DeleteAnnotation,
+    MoveAnnotation,
+    ReadingContext,
+    RelabelZone,
+)
+
+__all__ = [
+    "BALL_DIAMETER_MM",
+    "CalibrationAnswer",
+    "Pointer",
+    "PointerLike",
+    "Preview",
+    "Tool",
+    "ToolController",
+    "tool_kind",
+]
+
+BALL_DIAMETER_MM = 25.0
+"""Diameter of the usual calibration ball (the phantom's and most hospitals' marker)."""
+
+
+class Tool(StrEnum):
+    """The measurement tools (``none``: the left button pans)."""
+
+    none = "none"
+    calibrate = "calibrate"
+    interface = "interface"
+    bridging = "bridging"
+    rll = "rll"
+    thickness = "thickness"
+
+
+_KIND_OF_TOOL: dict[Tool, AnnotationKind] = {
+    Tool.interface: AnnotationKind.INTERFACE_LINE,
+    Tool.bridging: AnnotationKind.BRIDGED_SEGMENT,
+    Tool.rll: AnnotationKind.RLL,
+    Tool.thickness: AnnotationKind.CORTICAL_CALIPER,
+    Tool.calibrate: AnnotationKind.CALIBRATION_LINE,
+}
+_POLYLINE_TOOLS = (Tool.interface, Tool.bridging)
+
+
+def tool_kind(tool: Tool) -> AnnotationKind | None:
+    """The annotation kind a tool draws (None for ``none``)."""
+    return _KIND_OF_TOOL.get(tool)
+
+
+class PointerLike(TypingProtocol):
+    """A pointer event: :class:`collarreader.ui.viewport.PointerEvent` or :class:`Pointer`."""
+
+    @property
+    def x_px(self) -> float: ...  # noqa: D102
+
+    @property
+    def y_px(self) -> float: ...  # noqa: D102
+
+    @property
+    def button(self) -> str: ...  # noqa: D102
+
+
+@dataclass(frozen=True)
+class Pointer:
+    """A Qt-free pointer event (tests and scripted demos).
+
+    Attributes
+    ----------
+    x_px, y_px : pixel (x=column, y=row), origin at the centre of the top-left pixel
+    button : ``left``, ``middle``, ``right`` or ``none`` (hover)
+    """
+
+    x_px: float
+    y_px: float
+    button: str = "left"
+    shift: bool = False
+    ctrl: bool = False
+    alt: bool = False
+
+
+@dataclass(frozen=True)
+class CalibrationAnswer:
+    """The known size the reader gave for a drawn calibration line."""
+
+    known_size_mm: float
+    method: str = "line"  # "line" (a drawn known length) or "ball" (the ball's diameter)
+
+
+@dataclass
+class Preview:
+    """What is being drawn now, for the view (pixel points, not yet in the database)."""
+
+    image_code: str
+    kind: AnnotationKind
+    points_px: list[tuple[float, float]] = field(default_factory=list)
+    annotation_id: str | None = None  # set while a handle of this annotation is dragged
+
+
+AskSize = Callable[[float], CalibrationAnswer | None]
+"""Drawn length in pixels → the known size, or None when the reader cancels."""
+
+
+def _no_size(_length_px: float) -> CalibrationAnswer | None:
+    return None
+
+
+class ToolController:
+    """Turns pointer gestures into session commands.
+
+    Parameters
+    ----------
+    context : returns the open reading's context (None when no case is open)
+    execute : applies a command (GUI: pushes it on the undo stack); may raise SessionError
+    ask_size : asks the known size of a calibration line (GUI: a dialog)
+    points_of : annotation id → its current pixel points (for handle drags)
+    """
+
+    min_drag_px = 1.5
+    """A press and release closer than this (image pixels) is a click, not a drag."""
+
+    def __init__(
+        self,
+        context: Callable[[], ReadingContext | None],
+        execute: Callable[[Command], None],
+        *,
+        ask_size: AskSize = _no_size,
+        points_of: Callable[[str], Sequence[Sequence[float]] | None] = lambda _id: None,
+    ) -> None:
+        self._context = context
+        self._execute = execute
+        self.ask_size = ask_size
+        self.points_of = points_of
+        self.tool = Tool.none
+        self.read_only = False
+        self.selected: str | None = None
+        self.preview: Preview | None = None
+        self._press: tuple[str, float, float] | None = None
+        self._clicks: list[tuple[float, float]] = []
+        self._handle: tuple[str, int, list[list[float]]] | None = None
+        self._zones: dict[str, str] = {}
+
+    # ---------------------------------------------------------------- state
+
+    def set_tool(self, tool: Tool | str) -> None:
+        """Choose a tool; a gesture in progress is dropped."""
+        self.cancel()
+        self.tool = Tool(tool)
+
+    def cancel(self) -> bool:
+        """Drop the gesture in progress; True when there was one (Esc then keeps the tool)."""
+        busy = self.preview is not None or self._press is not None or bool(self._clicks)
+        self.preview = None
+        self._press = None
+        self._clicks = []
+        self._handle = None
+        return busy
+
+    @property
+    def busy(self) -> bool:
+        """True while a gesture is in progress."""
+        return self.preview is not None
+
+    def zone_for(self, view: str) -> str | None:
+        """The current zone for images of ``view`` (the protocol's first zone by default)."""
+        context = self._context()
+        if context is None:
+            return None
+        zones = [z.key for z in context.protocol.zones_for(view)]
+        chosen = self._zones.get(view)
+        if chosen in zones:
+            return chosen
+        return zones[0] if zones else None
+
+    def set_zone(self, view: str, zone: str) -> None:
+        """Make ``zone`` the current zone for ``view`` (it must be one of that view's zones)."""
+        context = self._context()
+        if context is not None:
+            zones = [z.key for z in context.protocol.zones_for(view)]
+            if zone not in zones:
+                message = f"Zone {zone!r} is not a {view} zone; choose one of {', '.join(zones)}."
+                raise SessionError(message)
+        self._zones[view] = zone
+
+    # ---------------------------------------------------------------- drawing gestures
+
+    def press(self, image_code: str, event: PointerLike) -> None:
+        """Left press on an image while a tool is active."""
+        if str(event.button) != "left" or self.tool is Tool.none or self.read_only:
+            return
+        if self._context() is None:
+            return
+        kind = _KIND_OF_TOOL[self.tool]
+        point = (float(event.x_px), float(event.y_px))
+        if self._clicks and (self.preview is None or self.preview.image_code != image_code):
+            self.cancel()  # a click on another image starts over
+        self._press = (image_code, *point)
+        self.preview = Preview(image_code, kind, [*self._clicks, point])
+
+    def move(self, image_code: str, event: PointerLike) -> None:
+        """Pointer move (dragging, or hovering while clicking points)."""
+        preview = self.preview
+        if preview is None or preview.image_code != image_code or self._handle is not None:
+            return
+        point = (float(event.x_px), float(event.y_px))
+        if self._press is not None and not self._clicks:
+            preview.points_px = [(self._press[1], self._press[2]), point]
+        elif self._clicks:
+            preview.points_px = [*self._clicks, point]
+
+    def release(self, image_code: str, event: PointerLike) -> None:
+        """Left release: finishes a drag, or records a click."""
+        if self._press is None or str(event.button) != "left":
+            return
+        press_code, x0, y0 = self._press
+        self._press = None
+        if press_code != image_code:
+            self.cancel()
+            return
+        point = (float(event.x_px), float(event.y_px))
+        dragged = math.hypot(point[0] - x0, point[1] - y0) >= self.min_drag_px
+        if dragged and not self._clicks:
+            self._commit(image_code, [(x0, y0), point])
+            return
+        self._clicks.append(point if dragged else (x0, y0))
+        two_point = self.tool not in _POLYLINE_TOOLS
+        if two_point and len(self._clicks) >= 2:
+            self._commit(image_code, self._clicks)
+            return
+        self.preview = Preview(image_code, _KIND_OF_TOOL[self.tool], list(self._clicks))
+
+    def finish(self) -> bool:
+        """Finish a clicked polyline (double-click or Return); True when one was committed."""
+        preview = self.preview
+        if preview is None or len(self._clicks) < 2:
+            return False
+        self._commit(preview.image_code, self._clicks)
+        return True
+
+    def _commit(self, image_code: str, points: Sequence[tuple[float, float]]) -> None:
+        tool = self.tool
+        points_px = [[x, y] for x, y in points]
+        self.cancel()
+        context = self._context()
+        if context is None or tool is Tool.none:
+            return
+        if tool is Tool.calibrate:
+            length_px = math.hypot(
+                points_px[-1][0] - points_px[0][0], points_px[-1][1] - points_px[0][1]
+            )
+            answer = self.ask_size(length_px)
+            if answer is None:
+                return
+            self._execute(
+                Calibrate(
+                    context,
+                    image_code,
+                    answer.known_size_mm,
+                    [points_px[0], points_px[-1]],
+                    answer.method,
+                )
+            )
+            return
+        kind = _KIND_OF_TOOL[tool]
+        view = context.image(image_code).view
+        zone = self.zone_for(view)
+        command = AddAnnotation(context, image_code, kind, points_px, zone)
+        self._execute(command)
+        self.selected = command.annotation_id
+
+    # ---------------------------------------------------------------- handles
+
+    def begin_handle_drag(self, annotation_id: str, index: int, image_code: str) -> bool:
+        """Start dragging point ``index`` of an annotation; False when it cannot be edited."""
+        self.selected = annotation_id
+        if self.read_only or self._context() is None:
+            return False
+        points = self.points_of(annotation_id)
+        if points is None or not 0 <= index < len(points):
+            return False
+        self.cancel()
+        self.selected = annotation_id
+        copy = [[float(x), float(y)] for x, y in points]
+        self._handle = (annotation_id, index, copy)
+        self.preview = Preview(
+            image_code,
+            AnnotationKind.RLL,  # the kind is cosmetic for a handle preview
+            [(x, y) for x, y in copy],
+            annotation_id=annotation_id,
+        )
+        return True
+
+    def drag_handle(self, x_px: float, y_px: float) -> None:
+        """Move the dragged handle (only the preview changes)."""
+        if self._handle is None or self.preview is None:
+            return
+        _annotation_id, index, points = self._handle
+        points[index] = [float(x_px), float(y_px)]
+        self.preview.points_px = [(x, y) for x, y in points]
+
+    def end_handle_drag(self, x_px: float, y_px: float) -> None:
+        """Release the handle: one MoveAnnotation when the point moved."""
+        if self._handle is None:
+            return
+        annotation_id, index, points = self._handle
+        original = self.points_of(annotation_id)
+        points[index] = [float(x_px), float(y_px)]
+        self.cancel()
+        context = self._context()
+        if context is None or original is None:
+            return
+        if [[float(x), float(y)] for x, y in original] == points:
+            return
+        self._execute(MoveAnnotation(context, annotation_id, points))
+
+    # ---------------------------------------------------------------- selection
+
+    def delete_selected(self) -> bool:
+        """Delete the selected annotation (one command); True when there was one."""
+        context = self._context()
+        if self.selected is None or context is None or self.read_only:
+            return False
+        annotation_id = self.selected
+        self._execute(DeleteAnnotation(context, annotation_id))
+        self.selected = None
+        return True
+
+    def relabel_selected(self, zone: str | None) -> bool:
+        """Move the selected annotation to ``zone`` (one command); True when applied."""
+        context = self._context()
+        if self.selected is None or context is None or self.read_only:
+            return False
+        self._execute(RelabelZone(context, self.selected, zone))
+        return True

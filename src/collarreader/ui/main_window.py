@@ -1,0 +1,813 @@
+"""The reader's main window: worklist, hanging grid, tools, scoring panel, measurement list.
+
+Data flows one way: a gesture (mouse on an image, an edit in the form, a key) becomes a
+session command, applied (one transaction + audit event) before anything is redrawn; then
+:meth:`MainWindow.refresh` redraws overlays, form and lists from the database. Undo and redo
+go through :class:`collarreader.ui.undo.UndoAdapter` (one stack per case).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from PySide6 import QtCore, QtGui, QtWidgets
+from sqlalchemy import select
+
+from collarreader.db.models import AuditEvent
+from collarreader.errors import CollarReaderError, SessionError
+from collarreader.imaging import Radiograph, RadiographCache, Spacing
+from collarreader.model import Annotation, Calibration, Case
+from collarreader.protocol import Protocol
+from collarreader.session import ClearScore, ReadingSession, SetScore, submission_problems
+from collarreader.study.readingset import ReadingSet
+from collarreader.tools import BALL_DIAMETER_MM, CalibrationAnswer, Tool, ToolController
+from collarreader.ui.hanging import HangingGrid
+from collarreader.ui.measurements import MeasurementList
+from collarreader.ui.overlays import AnnotationOverlay
+from collarreader.ui.scoring_panel import FieldEdit, ScoringPanel
+from collarreader.ui.shortcuts import SHORTCUTS, ShortcutOverlay, key_sequences
+from collarreader.ui.undo import UndoAdapter
+from collarreader.ui.viewport import CursorSample, PointerEvent, calibration_text, cursor_text
+from collarreader.ui.windowing import WindowPreset
+from collarreader.ui.worklist import CaseStatus, WorklistPanel
+
+AskSize = Callable[[QtWidgets.QWidget, float], CalibrationAnswer | None]
+AskReason = Callable[[QtWidgets.QWidget, str], str | None]
+
+_TOOL_ACTIONS = {
+    "tool_calibrate": Tool.calibrate,
+    "tool_interface": Tool.interface,
+    "tool_bridging": Tool.bridging,
+    "tool_rll": Tool.rll,
+    "tool_thickness": Tool.thickness,
+}
+_TOOL_NAMES = {
+    Tool.none: "no tool (pan)",
+    Tool.calibrate: "calibration line",
+    Tool.interface: "interface line",
+    Tool.bridging: "bridged segment",
+    Tool.rll: "RLL caliper",
+    Tool.thickness: "cortical thickness",
+}
+
+
+def timepoint_label(timepoint: str) -> str:
+    """``"6m"`` → ``"6 m"``; blinded labels unchanged."""
+    if timepoint.endswith("m") and timepoint[:-1].isdigit():
+        return f"{timepoint[:-1]} m"
+    return timepoint
+
+
+# ------------------------------------------------------------------ dialogs (injectable)
+
+
+class KnownSizeDialog(QtWidgets.QDialog):
+    """Asks what a drawn calibration line spans: the 25 mm ball, the collar, or another size."""
+
+    def __init__(self, parent: QtWidgets.QWidget | None, length_px: float) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Calibration")
+        layout = QtWidgets.QFormLayout(self)
+        layout.addRow(QtWidgets.QLabel(f"The line drawn is {length_px:.1f} px long. It spans:"))
+        self.what = QtWidgets.QComboBox(self)
+        self.what.addItem(f"Calibration ball ({BALL_DIAMETER_MM:g} mm)", "ball")
+        self.what.addItem("Collar diameter", "line")
+        self.what.addItem("Another known length", "line")
+        layout.addRow("Object", self.what)
+        self.size_box = QtWidgets.QDoubleSpinBox(self)
+        self.size_box.setRange(1.0, 500.0)
+        self.size_box.setDecimals(1)
+        self.size_box.setSuffix(" mm")
+        self.size_box.setValue(BALL_DIAMETER_MM)
+        layout.addRow("Known size", self.size_box)
+        self.what.currentIndexChanged.connect(self._changed)
+        buttons = QtWidgets.QDialogButtonBox(
+            QtWidgets.QDialogButtonBox.StandardButton.Ok
+            | QtWidgets.QDialogButtonBox.StandardButton.Cancel
+        )
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        layout.addRow(buttons)
+
+    def _changed(self, index: int) -> None:
+        if index == 0:
+            self.size_box.setValue(BALL_DIAMETER_MM)
+        self.size_box.setEnabled(index != 0)
+
+    def answer(self) -> CalibrationAnswer:
+        """The size and method chosen."""
+        return CalibrationAnswer(float(self.size_box.value()), str(self.what.currentData()))
+
+
+def ask_known_size(parent: QtWidgets.QWidget, length_px: float) -> CalibrationAnswer | None:
+    """Show :class:`KnownSizeDialog`; None when cancelled."""
+    dialog = KnownSizeDialog(parent, length_px)
+    if dialog.exec() == QtWidgets.QDialog.DialogCode.Accepted:
+        return dialog.answer()
+    return None
+
+
+def ask_reopen_reason(parent: QtWidgets.QWidget, case_code: str) -> str | None:
+    """Ask why a submitted case is reopened (kept in the audit trail); None when cancelled."""
+    text, ok = QtWidgets.QInputDialog.getText(
+        parent,
+        "Reopen case",
+        f"Case {case_code} is submitted. Why reopen it? (kept in the audit trail)",
+    )
+    return text.strip() if ok and text.strip() else None
+
+
+# ------------------------------------------------------------------ the window
+
+
+def last_open_case(session: ReadingSession) -> str | None:
+    """The case whose reading changed last (its time is written when the reader leaves it)."""
+    by_reading = {
+        session.repository.reading_uuid(case.case_code, session.reader_id): case.case_code
+        for case in session.cases
+    }
+    table = AuditEvent.__table__
+    with session.repository.database.read() as connection:
+        rows = connection.execute(
+            select(table.c.entity_id)
+            .where(table.c.entity == "readings")
+            .order_by(table.c.seq.desc())
+            .limit(50)
+        ).all()
+    for row in rows:
+        if row.entity_id in by_reading:
+            return by_reading[row.entity_id]
+    return None
+
+
+class MainWindow(QtWidgets.QMainWindow):
+    """The reading workstation on one reading set and one reader database.
+
+    Parameters
+    ----------
+    reading_set : the opened (verified) set
+    session : the reader's session on the reader database
+    cache : decoded radiographs (the window prefetches the next case into it)
+    ask_size : asks the known size of a calibration line (a dialog by default)
+    ask_reason : asks why a submitted case is reopened (a dialog by default)
+    """
+
+    case_shown = QtCore.Signal(str)
+
+    def __init__(
+        self,
+        reading_set: ReadingSet,
+        session: ReadingSession,
+        cache: RadiographCache,
+        *,
+        ask_size: AskSize = ask_known_size,
+        ask_reason: AskReason = ask_reopen_reason,
+    ) -> None:
+        super().__init__()
+        self.reading_set = reading_set
+        self.session = session
+        self.repository = session.repository
+        self.protocol: Protocol = session.protocol
+        self.cache = cache
+        self.ask_size = ask_size
+        self.ask_reason = ask_reason
+        # The session also lists primaries that only a repeat read shows; the reader sees
+        # only the worklist.
+        listed = {entry.case_code for entry in reading_set.worklist(session.reader_id)}
+        self.cases: tuple[Case, ...] = tuple(c for c in session.cases if c.case_code in listed)
+        self._case_index = -1
+        self._image_codes: dict[int, str] = {}  # viewport index → image code of the case
+        self._radiographs: dict[str, Radiograph] = {}
+        self._annotations: list[Annotation] = []
+        self._calibrations: dict[str, Calibration] = {}
+        self._locked = False
+
+        self.setWindowTitle(f"collarreader — reader {session.reader_id}")
+        self.undo_adapter = UndoAdapter(self.repository, self.refresh, self.report_error)
+        self.tools = ToolController(
+            lambda: self.session.context,
+            self._execute,
+            ask_size=lambda length: self.ask_size(self, length),
+            points_of=self._points_of,
+        )
+
+        # ---- centre: the hanging grid
+        timepoints = ("A", "B") if reading_set.blind_timepoints else self.protocol.timepoints
+        self.grid = HangingGrid(
+            self.protocol.views, timepoints, [timepoint_label(t) for t in timepoints], self
+        )
+        self.setCentralWidget(self.grid)
+        self.overlays: list[AnnotationOverlay] = []
+        callbacks = (self._handle_press, self._handle_move, self._handle_release)
+        for index, viewport in enumerate(self.grid.viewports):
+            self.overlays.append(AnnotationOverlay(viewport, callbacks))
+            viewport.mouse_pressed.connect(lambda ev, i=index: self._pointer("press", i, ev))
+            viewport.mouse_moved.connect(lambda ev, i=index: self._pointer("move", i, ev))
+            viewport.mouse_released.connect(lambda ev, i=index: self._pointer("release", i, ev))
+            viewport.cursor_moved.connect(lambda sample, i=index: self._cursor(i, sample))
+            viewport.double_clicked.connect(self._double_clicked)
+        self.grid.focus_changed.connect(self._focus_changed)
+
+        # ---- left: worklist
+        self.worklist = WorklistPanel(self)
+        self.worklist.set_cases(self.cases)
+        self.worklist.case_chosen.connect(self.open_case)
+        left = QtWidgets.QDockWidget("Worklist", self)
+        left.setObjectName("worklist")
+        left.setWidget(self.worklist)
+        left.setFeatures(QtWidgets.QDockWidget.DockWidgetFeature.NoDockWidgetFeatures)
+        self.addDockWidget(QtCore.Qt.DockWidgetArea.LeftDockWidgetArea, left)
+
+        # ---- right: scoring panel over the measurement list
+        self.panel = ScoringPanel(self.protocol, self)
+        self.panel.edit_requested.connect(self._field_edited)
+        self.panel.problem.connect(lambda text: self.statusBar().showMessage(text, 8000))
+        self.measurements = MeasurementList(self)
+        self.measurements.annotation_selected.connect(self._select_annotation)
+        splitter = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical, self)
+        splitter.addWidget(self.panel)
+        splitter.addWidget(self.measurements)
+        splitter.setStretchFactor(0, 4)
+        splitter.setStretchFactor(1, 1)
+        right = QtWidgets.QDockWidget("Scoring", self)
+        right.setObjectName("scoring")
+        right.setWidget(splitter)
+        right.setFeatures(QtWidgets.QDockWidget.DockWidgetFeature.NoDockWidgetFeatures)
+        self.addDockWidget(QtCore.Qt.DockWidgetArea.RightDockWidgetArea, right)
+        self.resizeDocks([left, right], [170, 450], QtCore.Qt.Orientation.Horizontal)
+
+        # ---- status bar
+        self.cursor_label = QtWidgets.QLabel("")
+        self.calibration_label = QtWidgets.QLabel("")
+        self.calibration_label.setStyleSheet("color: #fff176;")
+        self.tool_label = QtWidgets.QLabel("")
+        self.statusBar().addWidget(self.cursor_label, 1)
+        self.statusBar().addPermanentWidget(self.calibration_label)
+        self.statusBar().addPermanentWidget(self.tool_label)
+
+        # ---- actions, menus, tool bar
+        self.actions_by_name: dict[str, QtGui.QAction] = {}
+        self._build_actions()
+        self._build_menus_and_toolbar()
+        self.overlay_help: ShortcutOverlay | None = None
+
+        app = QtWidgets.QApplication.instance()
+        if isinstance(app, QtWidgets.QApplication):
+            app.applicationStateChanged.connect(self._application_state)
+        self._update_tool_label()
+
+    # ---------------------------------------------------------------- actions
+
+    def _handlers(self) -> dict[str, Callable[[], Any]]:
+        grid = self.grid
+        handlers: dict[str, Callable[[], Any]] = {
+            "next_case": lambda: self.step_case(1),
+            "previous_case": lambda: self.step_case(-1),
+            "submit": self.submit,
+            "reopen": self.reopen,
+            "undo": self.undo,
+            "redo": self.redo,
+            "tool_none": self.escape,
+            "finish_line": self._finish_or_maximise,
+            "next_zone": self.next_zone,
+            "relabel": self.relabel_selected,
+            "delete": self.delete_selected,
+            "preset_header": lambda: self._preset(WindowPreset.header),
+            "preset_full": lambda: self._preset(WindowPreset.full_range),
+            "preset_bone": lambda: self._preset(WindowPreset.bone),
+            "preset_soft": lambda: self._preset(WindowPreset.soft_tissue),
+            "invert": grid.focused_viewport.toggle_invert,
+            "reset": self._reset_view,
+            "fit": lambda: grid.zoom_to_fit(grid.focused_index),
+            "one_to_one": grid.focused_viewport.one_to_one,
+            "maximise": grid.toggle_maximise,
+            "link": grid.toggle_linked,
+            "magnifier": self._toggle_magnifier,
+            "help": self.show_shortcuts,
+        }
+        for name, tool in _TOOL_ACTIONS.items():
+            handlers[name] = functools.partial(self.set_tool, tool)
+        for i in range(4):
+            handlers[f"focus_{i + 1}"] = functools.partial(self._focus, i)
+        return handlers
+
+    def _build_actions(self) -> None:
+        handlers = self._handlers()
+        tool_group = QtGui.QActionGroup(self)
+        for shortcut in SHORTCUTS:
+            action = QtGui.QAction(shortcut.text, self)
+            action.setShortcuts(key_sequences(shortcut))
+            action.setObjectName(shortcut.action)
+            action.setToolTip(f"{shortcut.text} ({shortcut.keys[0]})")
+            if shortcut.images_only:
+                action.setShortcutContext(QtCore.Qt.ShortcutContext.WidgetWithChildrenShortcut)
+                self.grid.addAction(action)
+            else:
+                action.setShortcutContext(QtCore.Qt.ShortcutContext.WindowShortcut)
+                self.addAction(action)
+            if shortcut.action in _TOOL_ACTIONS:
+                action.setCheckable(True)
+                tool_group.addAction(action)
+            # triggered(bool) would fill a handler's first parameter: call it bare.
+            action.triggered.connect(lambda _checked=False, h=handlers[shortcut.action]: h())
+            self.actions_by_name[shortcut.action] = action
+        self.actions_by_name["link"].setCheckable(True)
+        self.actions_by_name["link"].setChecked(self.grid.linked)
+        self.grid.link_changed.connect(self.actions_by_name["link"].setChecked)
+
+    def action(self, name: str) -> QtGui.QAction:
+        """The action of a :data:`~collarreader.ui.shortcuts.SHORTCUTS` row."""
+        return self.actions_by_name[name]
+
+    def _build_menus_and_toolbar(self) -> None:
+        menus: dict[str, QtWidgets.QMenu] = {}
+        titles = {"Cases": "&Case", "Tools": "&Tools", "Viewer": "&View", "Help": "&Help"}
+        for shortcut in SHORTCUTS:
+            menu = menus.get(shortcut.group)
+            if menu is None:
+                menu = self.menuBar().addMenu(titles.get(shortcut.group, shortcut.group))
+                menus[shortcut.group] = menu
+            menu.addAction(self.actions_by_name[shortcut.action])
+        bar = QtWidgets.QToolBar("Reading", self)
+        bar.setObjectName("toolbar")
+        bar.setMovable(False)
+        bar.setToolButtonStyle(QtCore.Qt.ToolButtonStyle.ToolButtonTextOnly)
+        labels = {
+            "previous_case": "◀ Prev",
+            "next_case": "Next ▶",
+            "tool_calibrate": "Calibrate C",
+            "tool_interface": "Interface I",
+            "tool_bridging": "Bridging B",
+            "tool_rll": "RLL R",
+            "tool_thickness": "Thickness T",
+            "undo": "Undo",
+            "redo": "Redo",
+            "submit": "Submit ⏎",
+            "reopen": "Reopen",
+            "help": "Keys F1",
+        }
+        for group in (
+            ("previous_case", "next_case"),
+            ("tool_calibrate", "tool_interface", "tool_bridging", "tool_rll", "tool_thickness"),
+        ):
+            for name in group:
+                self.actions_by_name[name].setIconText(labels[name])
+                bar.addAction(self.actions_by_name[name])
+            bar.addSeparator()
+        bar.addWidget(QtWidgets.QLabel(" Zone "))
+        self.zone_box = QtWidgets.QComboBox(self)
+        self.zone_box.setSizeAdjustPolicy(QtWidgets.QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self.zone_box.setMinimumWidth(130)
+        self.zone_box.setToolTip("Current zone for new measurements (N: next zone)")
+        self.zone_box.activated.connect(self._zone_chosen)
+        bar.addWidget(self.zone_box)
+        bar.addSeparator()
+        for name in ("undo", "redo", "submit", "reopen", "help"):
+            self.actions_by_name[name].setIconText(labels[name])
+            bar.addAction(self.actions_by_name[name])
+        self.addToolBar(bar)
+        self.toolbar = bar
+
+    # ---------------------------------------------------------------- cases
+
+    @property
+    def case(self) -> Case | None:
+        """The case shown."""
+        return self.cases[self._case_index] if 0 <= self._case_index < len(self.cases) else None
+
+    def start(self) -> None:
+        """Open the case the reader was last on (or the first not submitted)."""
+        code = last_open_case(self.session)
+        if code is None or code not in {c.case_code for c in self.cases}:
+            status = self._statuses()
+            pending = [
+                c.case_code
+                for c in self.cases
+                if status.get(c.case_code) is not CaseStatus.submitted
+            ]
+            code = pending[0] if pending else (self.cases[0].case_code if self.cases else None)
+        if code is not None:
+            self.open_case(code)
+
+    def open_case(self, case_code: str) -> None:
+        """Show a case: its images (errors inside their viewport), form and measurements."""
+        index = next((i for i, c in enumerate(self.cases) if c.case_code == case_code), None)
+        if index is None:
+            self.report_error(SessionError(f"Case {case_code!r} is not in this worklist."))
+            return
+        self.tools.cancel()
+        self.tools.selected = None
+        self.session.open_case(case_code)
+        self.undo_adapter.set_case(case_code)
+        self._case_index = index
+        case = self.cases[index]
+        images: dict[tuple[str, str], Radiograph | Exception | None] = {}
+        # Decode the case's images on the cache's workers at once (a no-op when prefetched).
+        self.cache.prefetch([self.reading_set.path / image.file for image in case.images])
+        self._image_codes = {}
+        self._radiographs = {}
+        for image in case.images:
+            try:
+                grid_index = self.grid.index_of(image.view, image.timepoint)
+            except KeyError:
+                continue
+            self._image_codes[grid_index] = image.image_code
+            try:
+                radiograph = self.cache.get(self.reading_set.path / image.file)
+            except CollarReaderError as error:
+                images[(image.view, image.timepoint)] = error
+                continue
+            images[(image.view, image.timepoint)] = radiograph
+            self._radiographs[image.image_code] = radiograph
+        self.grid.set_case(images)
+        timepoints = [t for t in self.grid.timepoints if any(i.timepoint == t for i in case.images)]
+        self.panel.set_case(
+            [(t, timepoint_label(t)) for t in timepoints],
+            {t: {i.view for i in case.images if i.timepoint == t} for t in timepoints},
+            {t: (t if t in self.protocol.timepoints else None) for t in timepoints},
+        )
+        self._fill_zone_box()
+        self.worklist.set_current(case_code)
+        self.setWindowTitle(
+            f"collarreader — reader {self.session.reader_id} — case {case_code} "
+            f"({index + 1} of {len(self.cases)})"
+        )
+        self.refresh()
+        self._prefetch(index)
+        self.case_shown.emit(case_code)
+
+    def _prefetch(self, index: int) -> None:
+        paths = [
+            self.reading_set.path / image.file
+            for case in self.cases[index + 1 : index + 3]
+            for image in case.images
+        ]
+        if paths:
+            self.cache.prefetch(paths)
+
+    def step_case(self, step: int) -> None:
+        """Open the next (1) or previous (-1) case of the worklist."""
+        target = self._case_index + step
+        if 0 <= target < len(self.cases):
+            self.open_case(self.cases[target].case_code)
+        else:
+            self.statusBar().showMessage("No more cases in this direction.", 4000)
+
+    def _statuses(self) -> dict[str, CaseStatus]:
+        result: dict[str, CaseStatus] = {}
+        for reading in self.repository.readings():
+            if reading.reader_id != self.session.reader_id:
+                continue
+            result[reading.case_code] = (
+                CaseStatus.submitted if reading.locked else CaseStatus.in_progress
+            )
+        return result
+
+    # ---------------------------------------------------------------- model → screen
+
+    def refresh(self) -> None:
+        """Redraw everything that shows the open reading, from the database."""
+        context = self.session.context
+        if context is None:
+            return
+        reading = self.repository.reading(context.reading_id)
+        self._locked = bool(reading is not None and reading.locked)
+        self.tools.read_only = self._locked
+        self._annotations = self.repository.annotations(context.reading_id)
+        calibrations = self.repository.calibrations(context.reading_id)
+        self._calibrations = {c.image_code: c for c in calibrations}
+        if self.tools.selected not in {a.id for a in self._annotations}:
+            self.tools.selected = None
+        for index, overlay in enumerate(self.overlays):
+            code = self._image_codes.get(index)
+            overlay.show(
+                [a for a in self._annotations if a.image_code == code],
+                self._calibrations.get(code) if code else None,
+                self.tools.selected,
+                editable=not self._locked,
+            )
+        labels = {
+            i.image_code: f"{i.view} {timepoint_label(i.timepoint)}" for i in context.case.images
+        }
+        self.measurements.set_annotations(
+            self._annotations, calibrations, labels, self.tools.selected
+        )
+        scores = self.repository.scores(context.reading_id)
+        self.panel.set_scores(scores, locked=self._locked)
+        self.panel.set_problems(
+            submission_problems(
+                context,
+                [
+                    {"target": _target(s), "field_key": s.field_key, "value": s.value}
+                    for s in scores
+                ],
+            )
+        )
+        self.worklist.set_status(self._statuses())
+        for name in ("submit", "undo", "redo", *_TOOL_ACTIONS, "delete", "relabel"):
+            self.actions_by_name[name].setEnabled(not self._locked)
+        self.actions_by_name["reopen"].setEnabled(self._locked)
+        if self._locked and self.tools.tool is not Tool.none:
+            self.set_tool(Tool.none)
+
+    def _update_previews(self) -> None:
+        preview = self.tools.preview
+        for index, overlay in enumerate(self.overlays):
+            code = self._image_codes.get(index)
+            overlay.set_preview(
+                preview if preview is not None and preview.image_code == code else None
+            )
+
+    def report_error(self, error: Exception) -> None:
+        """Show a refused gesture in the status bar (never a blocking dialog)."""
+        self.statusBar().showMessage(str(error), 10000)
+
+    # ---------------------------------------------------------------- commands
+
+    def _execute(self, command: Any) -> None:
+        self.undo_adapter.execute(command)
+
+    def _points_of(self, annotation_id: str) -> tuple[tuple[float, float], ...] | None:
+        for annotation in self._annotations:
+            if annotation.id == annotation_id:
+                return annotation.points_px
+        return None
+
+    def _field_edited(self, edit: FieldEdit) -> None:
+        context = self.session.context
+        if context is None or self._locked:
+            self.refresh()
+            return
+        try:
+            if edit.value is None:
+                command: Any = ClearScore(
+                    context,
+                    edit.field_key,
+                    timepoint=edit.timepoint,
+                    view=edit.view,
+                    zone=edit.zone,
+                )
+            else:
+                command = SetScore(
+                    context,
+                    edit.field_key,
+                    edit.value,
+                    timepoint=edit.timepoint,
+                    view=edit.view,
+                    zone=edit.zone,
+                )
+        except CollarReaderError as error:
+            self.report_error(error)
+            self.refresh()
+            return
+        if not self.undo_adapter.execute(command):
+            self.refresh()
+
+    def undo(self) -> None:
+        """Undo the last command of this case."""
+        if self._locked:
+            self.report_error(SessionError("The case is submitted and locked; reopen it first."))
+            return
+        self.undo_adapter.undo()
+
+    def redo(self) -> None:
+        """Redo the last undone command of this case."""
+        if self._locked:
+            self.report_error(SessionError("The case is submitted and locked; reopen it first."))
+            return
+        self.undo_adapter.redo()
+
+    def submit(self) -> None:
+        """Submit the case: checks required fields, then locks it."""
+        try:
+            self.session.submit()
+        except CollarReaderError as error:
+            self.report_error(error)
+            return
+        self.refresh()
+        self.statusBar().showMessage(
+            f"Case {self.case.case_code if self.case else ''} submitted and locked.", 6000
+        )
+
+    def reopen(self) -> None:
+        """Reopen a submitted case after asking the reason (audited)."""
+        case = self.case
+        if case is None or not self._locked:
+            return
+        reason = self.ask_reason(self, case.case_code)
+        if not reason:
+            return
+        try:
+            self.session.reopen(reason)
+        except CollarReaderError as error:
+            self.report_error(error)
+            return
+        self.refresh()
+
+    # ---------------------------------------------------------------- tools
+
+    def set_tool(self, tool: Tool) -> None:
+        """Choose a tool (it stays on for repeated use; Esc leaves it)."""
+        if self._locked and tool is not Tool.none:
+            self.report_error(SessionError("The case is submitted and locked; reopen it first."))
+            tool = Tool.none
+        self.tools.set_tool(tool)
+        for viewport in self.grid.viewports:
+            viewport.set_tool_active(tool is not Tool.none)
+        for name, each in _TOOL_ACTIONS.items():
+            self.actions_by_name[name].setChecked(each is tool)
+        self._update_previews()
+        self._update_tool_label()
+
+    def escape(self) -> None:
+        """Esc: drop the line in progress, or else leave the tool."""
+        if not self.tools.cancel():
+            self.set_tool(Tool.none)
+        self._update_previews()
+
+    def _finish_or_maximise(self) -> None:
+        if self.tools.finish():
+            self._update_previews()
+        else:
+            self.grid.toggle_maximise()
+
+    def _double_clicked(self) -> None:
+        if self.tools.finish():
+            self._update_previews()
+
+    def _pointer(self, what: str, index: int, event: PointerEvent) -> None:
+        code = self._image_codes.get(index)
+        if code is None:
+            return
+        try:
+            getattr(self.tools, what)(code, event)
+        except CollarReaderError as error:
+            self.tools.cancel()
+            self.report_error(error)
+        self._update_previews()
+
+    def _handle_press(self, annotation_id: str, index: int, _x: float, _y: float) -> None:
+        code = next((a.image_code for a in self._annotations if a.id == annotation_id), None)
+        if code is not None and self.tools.begin_handle_drag(annotation_id, index, code):
+            self._update_previews()
+
+    def _handle_move(self, _annotation_id: str, _index: int, x: float, y: float) -> None:
+        self.tools.drag_handle(x, y)
+        self._update_previews()
+
+    def _handle_release(self, _annotation_id: str, _index: int, x: float, y: float) -> None:
+        self.tools.end_handle_drag(x, y)
+        self._update_previews()
+        self.refresh()
+
+    def _select_annotation(self, annotation_id: str) -> None:
+        self.tools.selected = annotation_id
+        self.refresh()
+
+    def delete_selected(self) -> None:
+        """Delete the selected measurement."""
+        if not self.tools.delete_selected():
+            self.statusBar().showMessage("Select a measurement first (click a handle).", 4000)
+
+    def relabel_selected(self) -> None:
+        """Move the selected measurement to the next zone of its view."""
+        selected = next((a for a in self._annotations if a.id == self.tools.selected), None)
+        if selected is None or self.session.context is None:
+            self.statusBar().showMessage("Select a measurement first (click a handle).", 4000)
+            return
+        view = self.session.context.image(selected.image_code).view
+        zones = [z.key for z in self.protocol.zones_for(view)]
+        if not zones:
+            return
+        current = zones.index(selected.zone) if selected.zone in zones else -1
+        self.tools.relabel_selected(zones[(current + 1) % len(zones)])
+
+    # ---- zones
+    def _focused_view(self) -> str:
+        return self.grid.views[self.grid.focused_index // len(self.grid.timepoints)]
+
+    def _fill_zone_box(self) -> None:
+        view = self._focused_view()
+        blocker = QtCore.QSignalBlocker(self.zone_box)
+        self.zone_box.clear()
+        for zone in self.protocol.zones_for(view):
+            self.zone_box.addItem(f"{view}: {zone.label}", zone.key)
+        current = self.tools.zone_for(view)
+        self.zone_box.setCurrentIndex(max(0, self.zone_box.findData(current)))
+        del blocker
+        self._update_tool_label()
+
+    def _zone_chosen(self, _index: int) -> None:
+        zone = self.zone_box.currentData()
+        if zone is not None:
+            self.tools.set_zone(self._focused_view(), str(zone))
+        self._update_tool_label()
+
+    def next_zone(self) -> None:
+        """Make the next zone of the focused view current."""
+        count = self.zone_box.count()
+        if count:
+            self.zone_box.setCurrentIndex((self.zone_box.currentIndex() + 1) % count)
+            self._zone_chosen(self.zone_box.currentIndex())
+
+    def _focus_changed(self, index: int) -> None:
+        self._fill_zone_box()
+        self.panel.show_timepoint(self.grid.timepoints[index % len(self.grid.timepoints)])
+
+    def _focus(self, index: int) -> None:
+        if index < len(self.grid.viewports):
+            self.grid.focus_viewport(index)
+
+    def _update_tool_label(self) -> None:
+        tool = self.tools.tool
+        text = f"Tool: {_TOOL_NAMES[tool]}"
+        if tool not in (Tool.none, Tool.calibrate) and self.session.context is not None:
+            text += f" · zone {self.tools.zone_for(self._focused_view())}"
+        self.tool_label.setText(text)
+
+    # ---------------------------------------------------------------- viewer helpers
+
+    def _preset(self, preset: WindowPreset) -> None:
+        self.grid.focused_viewport.apply_preset(preset)
+
+    def _reset_view(self) -> None:
+        self.grid.focused_viewport.reset_window()
+        self.grid.zoom_to_fit(self.grid.focused_index)
+
+    def _toggle_magnifier(self) -> None:
+        enabled = not self.grid.focused_viewport.magnifier_enabled
+        for viewport in self.grid.viewports:
+            viewport.set_magnifier_enabled(enabled)
+
+    def show_shortcuts(self) -> ShortcutOverlay:
+        """Show the overlay listing every shortcut (F1 or ?)."""
+        if self.overlay_help is None:
+            self.overlay_help = ShortcutOverlay(self)
+        self.overlay_help.show()
+        if QtGui.QGuiApplication.platformName() != "offscreen":  # offscreen warns on raise()
+            self.overlay_help.raise_()
+        return self.overlay_help
+
+    def _cursor(self, index: int, sample: CursorSample | None) -> None:
+        code = self._image_codes.get(index)
+        radiograph = self._radiographs.get(code) if code else None
+        if sample is None or radiograph is None:
+            self.cursor_label.setText("")
+            self.calibration_label.setText("")
+            return
+        calibration = self._calibrations.get(code) if code else None
+        manual = f"{calibration.method} {calibration.known_size_mm:g} mm" if calibration else None
+        shown = radiograph
+        if calibration is not None:
+            # mm positions under the cursor follow the reader's calibration too.
+            shown = _with_spacing(radiograph, calibration)
+        self.cursor_label.setText(cursor_text(shown, sample.x_px, sample.y_px))
+        self.calibration_label.setText(calibration_text(radiograph, manual))
+
+    def calibration_text_for(self, image_code: str) -> str:
+        """The calibration source text of an image of the case (as the status bar shows)."""
+        radiograph = self._radiographs.get(image_code)
+        calibration = self._calibrations.get(image_code)
+        if radiograph is None:
+            return "no image"
+        manual = f"{calibration.method} {calibration.known_size_mm:g} mm" if calibration else None
+        return calibration_text(radiograph, manual)
+
+    def image_code_at(self, index: int) -> str | None:
+        """The image code shown in viewport ``index``."""
+        return self._image_codes.get(index)
+
+    # ---------------------------------------------------------------- time
+
+    def _application_state(self, state: QtCore.Qt.ApplicationState) -> None:
+        if state == QtCore.Qt.ApplicationState.ApplicationActive:
+            self.session.resume()
+        else:
+            self.session.pause()
+
+    def closeEvent(self, event: QtGui.QCloseEvent) -> None:  # noqa: N802
+        """Write the reading time of the open case before closing."""
+        self.session.close_case()
+        super().closeEvent(event)
+
+
+def _target(score: Any) -> str:
+    from collarreader.session import score_target
+
+    return score_target(score.timepoint, score.view, score.zone)
+
+
+def _with_spacing(radiograph: Radiograph, calibration: Calibration) -> Radiograph:
+    import dataclasses
+
+    from collarreader.imaging import SpacingSource
+
+    spacing = Spacing(calibration.spacing_row_mm, calibration.spacing_col_mm, SpacingSource.manual)
+    return dataclasses.replace(radiograph, spacing=spacing)
+
+
+def worklist_codes(cases: Sequence[Case]) -> list[str]:
+    """Case codes in order (for tests and the bench)."""
+    return [case.case_code for case in cases]

@@ -1,0 +1,111 @@
+"""The measurement list: every annotation of the case with its value in mm and its calibration."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from PySide6 import QtCore, QtWidgets
+
+from collarreader.imaging import SpacingSource
+from collarreader.model import Annotation, Calibration
+from collarreader.ui.overlays import KIND_LABELS, value_text
+
+_HEADERS = ("Measurement", "Where", "Value", "Calibration")
+
+
+def calibration_label(annotation: Annotation, calibrations: Mapping[str, Calibration]) -> str:
+    """The calibration a value used: ``"manual: ball 25 mm"``, the header source, or px."""
+    if annotation.calibration_id is not None:
+        calibration = calibrations.get(annotation.calibration_id)
+        if calibration is not None:
+            return f"manual: {calibration.method} {calibration.known_size_mm:g} mm"
+        return "manual"
+    if annotation.spacing_source:
+        try:
+            return str(SpacingSource(annotation.spacing_source).label)
+        except ValueError:
+            return str(annotation.spacing_source)
+    return "uncalibrated (px)"
+
+
+class MeasurementList(QtWidgets.QTableWidget):
+    """One row per annotation; selecting a row selects the annotation.
+
+    Signals
+    -------
+    annotation_selected(str)
+        The reader picked a row (annotation id).
+    """
+
+    annotation_selected = QtCore.Signal(str)
+
+    def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
+        super().__init__(0, len(_HEADERS), parent)
+        self.setHorizontalHeaderLabels(list(_HEADERS))
+        self.verticalHeader().hide()
+        self.setSelectionBehavior(QtWidgets.QAbstractItemView.SelectionBehavior.SelectRows)
+        self.setSelectionMode(QtWidgets.QAbstractItemView.SelectionMode.SingleSelection)
+        self.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.horizontalHeader().setStretchLastSection(True)
+        self.setWordWrap(False)
+        self._ids: list[str] = []
+        self.itemSelectionChanged.connect(self._selection_changed)
+
+    def set_annotations(
+        self,
+        annotations: Sequence[Annotation],
+        calibrations: Sequence[Calibration],
+        image_labels: Mapping[str, str],
+        selected: str | None,
+    ) -> None:
+        """Show the case's annotations (signals blocked)."""
+        by_id = {c.id: c for c in calibrations}
+        blocker = QtCore.QSignalBlocker(self)
+        self.setRowCount(len(annotations) + len(calibrations))
+        self._ids = []
+        row = 0
+        for calibration in calibrations:
+            cells = (
+                "calibration",
+                image_labels.get(calibration.image_code, calibration.image_code),
+                f"{calibration.known_size_mm:g} mm = {calibration.length_px:.1f} px",
+                f"manual: {calibration.method} ({calibration.spacing_col_mm:.4f} mm/px)",
+            )
+            self._fill(row, cells)
+            self._ids.append("")
+            row += 1
+        for annotation in annotations:
+            cells = (
+                KIND_LABELS[annotation.kind],
+                " · ".join(
+                    part
+                    for part in (
+                        image_labels.get(annotation.image_code, annotation.image_code),
+                        annotation.zone,
+                    )
+                    if part
+                ),
+                value_text(annotation),
+                calibration_label(annotation, by_id),
+            )
+            self._fill(row, cells)
+            self._ids.append(annotation.id)
+            if annotation.id == selected:
+                self.selectRow(row)
+            row += 1
+        self.resizeColumnsToContents()
+        del blocker
+
+    def _fill(self, row: int, cells: Sequence[str]) -> None:
+        for col, text in enumerate(cells):
+            self.setItem(row, col, QtWidgets.QTableWidgetItem(text))
+
+    def annotation_ids(self) -> list[str]:
+        """Annotation ids in row order ("" for calibration rows)."""
+        return list(self._ids)
+
+    def _selection_changed(self) -> None:
+        rows = {index.row() for index in self.selectedIndexes()}
+        for row in rows:
+            if 0 <= row < len(self._ids) and self._ids[row]:
+                self.annotation_selected.emit(self._ids[row])

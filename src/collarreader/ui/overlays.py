@@ -1,0 +1,236 @@
+"""Annotations drawn over a viewport from the model: lines, value labels and drag handles.
+
+Items are rebuilt from the database rows after every command (data flows one way); while a
+handle is dragged only the tool's preview moves, and the release becomes one command.
+Geometry is pixel (x=column, y=row, origin at the centre of the top-left pixel), placed in the
+view with :func:`collarreader.ui.viewport.pixel_to_view`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import pyqtgraph as pg
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from collarreader.model import Annotation, AnnotationKind, Calibration
+from collarreader.tools import Preview
+from collarreader.ui.viewport import Viewport, pixel_to_view
+
+KIND_COLOURS: dict[AnnotationKind, str] = {
+    AnnotationKind.INTERFACE_LINE: "#4fc3f7",
+    AnnotationKind.BRIDGED_SEGMENT: "#81c784",
+    AnnotationKind.RLL: "#ffb74d",
+    AnnotationKind.CORTICAL_CALIPER: "#ce93d8",
+    AnnotationKind.CALIBRATION_LINE: "#fff176",
+}
+KIND_LABELS: dict[AnnotationKind, str] = {
+    AnnotationKind.INTERFACE_LINE: "interface",
+    AnnotationKind.BRIDGED_SEGMENT: "bridged",
+    AnnotationKind.RLL: "RLL",
+    AnnotationKind.CORTICAL_CALIPER: "cortex",
+    AnnotationKind.CALIBRATION_LINE: "calibration",
+}
+_HANDLE_PX = 9
+# Where each kind's label sits relative to its last point (pyqtgraph TextItem anchors), so
+# the labels of a zone's interface, bridged segment and caliper do not cover each other.
+_LABEL_ANCHORS: dict[AnnotationKind, tuple[float, float]] = {
+    AnnotationKind.INTERFACE_LINE: (0.5, 1.5),
+    AnnotationKind.BRIDGED_SEGMENT: (0.5, -0.5),
+    AnnotationKind.RLL: (-0.12, 0.5),
+    AnnotationKind.CORTICAL_CALIPER: (-0.1, 0.5),
+    AnnotationKind.CALIBRATION_LINE: (-0.1, 1.2),
+}
+_SELECTED_COLOUR = "#ffffff"
+
+
+def value_text(annotation: Annotation) -> str:
+    """``"1.2 mm"`` (or ``"14.0 px"`` without a spacing)."""
+    if annotation.value_mm is not None:
+        return f"{annotation.value_mm:.1f} mm"
+    return f"{annotation.value_px:.1f} px"
+
+
+def _path(points_px: Sequence[Sequence[float]]) -> QtGui.QPainterPath:
+    path = QtGui.QPainterPath()
+    for i, (x, y) in enumerate(points_px):
+        vx, vy = pixel_to_view(float(x), float(y))
+        if i == 0:
+            path.moveTo(vx, vy)
+        else:
+            path.lineTo(vx, vy)
+    return path
+
+
+def _pen(colour: str, width: float, *, dashed: bool = False) -> QtGui.QPen:
+    pen = QtGui.QPen(QtGui.QColor(colour))
+    pen.setCosmetic(True)  # the same on-screen width at every zoom
+    pen.setWidthF(width)
+    if dashed:
+        pen.setStyle(QtCore.Qt.PenStyle.DashLine)
+    return pen
+
+
+def _label_point(annotation: Annotation) -> tuple[float, float]:
+    # Lines are labelled at their middle (above or below), calipers beside their end.
+    points = annotation.points_px
+    if annotation.kind in (AnnotationKind.INTERFACE_LINE, AnnotationKind.BRIDGED_SEGMENT):
+        return ((points[0][0] + points[-1][0]) / 2, (points[0][1] + points[-1][1]) / 2)
+    return points[-1]
+
+
+HandleCallback = Callable[[str, int, float, float], None]
+
+
+class HandleItem(QtWidgets.QGraphicsRectItem):
+    """A square, constant-size handle on one point of an annotation.
+
+    Left press/move/release call ``on_press(annotation_id, index, x_px, y_px)``,
+    ``on_move`` and ``on_release`` with pixel coordinates; the handle follows the pointer
+    until the model is redrawn.
+    """
+
+    def __init__(
+        self,
+        viewport: Viewport,
+        annotation_id: str,
+        index: int,
+        point_px: tuple[float, float],
+        *,
+        colour: str,
+        callbacks: tuple[HandleCallback, HandleCallback, HandleCallback],
+    ) -> None:
+        half = _HANDLE_PX / 2
+        super().__init__(-half, -half, _HANDLE_PX, _HANDLE_PX)
+        self.setFlag(QtWidgets.QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations, True)
+        self.setPos(*pixel_to_view(*point_px))
+        self.setPen(_pen("#000000", 1.0))
+        self.setBrush(QtGui.QBrush(QtGui.QColor(colour)))
+        self.setAcceptedMouseButtons(QtCore.Qt.MouseButton.LeftButton)
+        self.setCursor(QtCore.Qt.CursorShape.SizeAllCursor)
+        self.setZValue(30)
+        self.viewport = viewport
+        self.annotation_id = annotation_id
+        self.index = index
+        self._press, self._move, self._release = callbacks
+
+    def _pixel(self, event: QtWidgets.QGraphicsSceneMouseEvent) -> tuple[float, float]:
+        return self.viewport.scene_to_pixel(event.scenePos())
+
+    def mousePressEvent(self, event: QtWidgets.QGraphicsSceneMouseEvent) -> None:  # noqa: N802
+        """Start a handle drag."""
+        event.accept()
+        self._press(self.annotation_id, self.index, *self._pixel(event))
+
+    def mouseMoveEvent(self, event: QtWidgets.QGraphicsSceneMouseEvent) -> None:  # noqa: N802
+        """Follow the pointer."""
+        x, y = self._pixel(event)
+        self.setPos(*pixel_to_view(x, y))
+        self._move(self.annotation_id, self.index, x, y)
+
+    def mouseReleaseEvent(self, event: QtWidgets.QGraphicsSceneMouseEvent) -> None:  # noqa: N802
+        """Finish the drag (one command)."""
+        self._release(self.annotation_id, self.index, *self._pixel(event))
+
+
+class AnnotationOverlay:
+    """The drawn annotations, calibration and preview of one viewport.
+
+    Parameters
+    ----------
+    viewport : where to draw
+    callbacks : handle press, move and release (see :class:`HandleItem`)
+    """
+
+    def __init__(
+        self,
+        viewport: Viewport,
+        callbacks: tuple[HandleCallback, HandleCallback, HandleCallback],
+    ) -> None:
+        self.viewport = viewport
+        self._callbacks = callbacks
+        self._items: list[QtWidgets.QGraphicsItem] = []
+        self._preview_item: QtWidgets.QGraphicsPathItem | None = None
+        self.handles: list[HandleItem] = []
+
+    def clear(self) -> None:
+        """Remove every drawn item."""
+        for item in self._items:
+            self.viewport.remove_overlay_item(item)
+        self._items = []
+        self.handles = []
+        self.set_preview(None)
+
+    def _add(self, item: QtWidgets.QGraphicsItem) -> None:
+        self.viewport.add_overlay_item(item)
+        self._items.append(item)
+
+    def show(
+        self,
+        annotations: Sequence[Annotation],
+        calibration: Calibration | None,
+        selected: str | None,
+        *,
+        editable: bool,
+    ) -> None:
+        """Draw the rows of this viewport's image (replacing what was drawn)."""
+        self.clear()
+        if self.viewport.radiograph is None:
+            return
+        if calibration is not None:
+            colour = KIND_COLOURS[AnnotationKind.CALIBRATION_LINE]
+            line = QtWidgets.QGraphicsPathItem(_path(calibration.points_px))
+            line.setPen(_pen(colour, 1.5, dashed=True))
+            self._add(line)
+            self._label(
+                calibration.points_px[-1],
+                f"cal {calibration.known_size_mm:g} mm",
+                colour,
+                _LABEL_ANCHORS[AnnotationKind.CALIBRATION_LINE],
+            )
+        for annotation in annotations:
+            chosen = annotation.id == selected
+            colour = KIND_COLOURS[annotation.kind]
+            line = QtWidgets.QGraphicsPathItem(_path(annotation.points_px))
+            line.setPen(_pen(_SELECTED_COLOUR if chosen else colour, 3.0 if chosen else 2.0))
+            self._add(line)
+            zone = f" · {annotation.zone}" if annotation.zone else ""
+            text = f"{KIND_LABELS[annotation.kind]} {value_text(annotation)}{zone}"
+            self._label(_label_point(annotation), text, colour, _LABEL_ANCHORS[annotation.kind])
+            if editable:
+                for index, point in enumerate(annotation.points_px):
+                    handle = HandleItem(
+                        self.viewport,
+                        annotation.id,
+                        index,
+                        point,
+                        colour=_SELECTED_COLOUR if chosen else colour,
+                        callbacks=self._callbacks,
+                    )
+                    self._add(handle)
+                    self.handles.append(handle)
+
+    def _label(
+        self, point_px: Sequence[float], text: str, colour: str, anchor: tuple[float, float]
+    ) -> None:
+        label = pg.TextItem(text, color=colour, anchor=anchor, fill=(0, 0, 0, 170))
+        label.setPos(*pixel_to_view(float(point_px[0]), float(point_px[1])))
+        label.setZValue(25)
+        self._add(label)
+
+    def set_preview(self, preview: Preview | None) -> None:
+        """Draw (or remove) the gesture in progress."""
+        if preview is None or len(preview.points_px) < 1:
+            if self._preview_item is not None:
+                self.viewport.remove_overlay_item(self._preview_item)
+                self._preview_item = None
+            return
+        if self._preview_item is None:
+            self._preview_item = QtWidgets.QGraphicsPathItem()
+            self._preview_item.setZValue(28)
+            self.viewport.add_overlay_item(self._preview_item)
+        colour = KIND_COLOURS.get(preview.kind, "#ffffff")
+        if preview.annotation_id is not None:
+            colour = _SELECTED_COLOUR
+        self._preview_item.setPen(_pen(colour, 2.0, dashed=True))
+        self._preview_item.setPath(_path(preview.points_px))

@@ -1,0 +1,257 @@
+"""The Qt-free measurement tools driven with fake pointer events, on a real reader database."""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import NamedTuple
+
+import pytest
+
+from collarreader.db.engine import open_database
+from collarreader.db.repository import Repository
+from collarreader.errors import SessionError
+from collarreader.model import AnnotationKind, Case, ImageRef
+from collarreader.protocol import Protocol, load_protocol
+from collarreader.session import Command, ReadingSession
+from collarreader.tools import CalibrationAnswer, Pointer, Tool, ToolController
+
+
+class Spacing(NamedTuple):
+    row_mm: float
+    col_mm: float
+    source: str
+
+
+IMAGES = tuple(
+    ImageRef(f"I{view}{tp}", view, tp, f"2.25.{i}", f"images/I{view}{tp}.dcm", "0" * 64)
+    for i, (view, tp) in enumerate([(v, t) for v in ("AP", "LAT") for t in ("6m", "12m")])
+)
+HEADER = {"IAP6m": Spacing(0.1, 0.1, "pixel_spacing")}
+
+
+@pytest.fixture(scope="module")
+def protocol() -> Protocol:
+    return load_protocol("collar-default")
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory, protocol: Protocol) -> Path:
+    path = tmp_path_factory.mktemp("template") / "reader.sqlite"
+    open_database(
+        path,
+        create=True,
+        role="reader",
+        reader_id="A",
+        set_uuid=str(uuid.uuid4()),
+        protocol=protocol,
+    ).close()
+    return path
+
+
+class Rig(NamedTuple):
+    session: ReadingSession
+    tools: ToolController
+    executed: list[Command]
+    answers: list[CalibrationAnswer | None]
+
+
+@pytest.fixture
+def rig(tmp_path: Path, template: Path, protocol: Protocol) -> Iterator[Rig]:
+    path = tmp_path / "reader.sqlite"
+    shutil.copyfile(template, path)
+    database = open_database(path)
+    session = ReadingSession(
+        Repository(database),
+        [Case("C000", "hip", "L", IMAGES)],
+        protocol,
+        "A",
+        spacing_for=HEADER.get,
+    )
+    session.open_case("C000")
+    executed: list[Command] = []
+    answers: list[CalibrationAnswer | None] = [CalibrationAnswer(25.0, "ball")]
+
+    def execute(command: Command) -> None:
+        session.apply(command)
+        executed.append(command)
+
+    def points_of(annotation_id: str) -> tuple[tuple[float, float], ...] | None:
+        for annotation in session.repository.annotations(session.context.reading_id):  # type: ignore[union-attr]
+            if annotation.id == annotation_id:
+                return annotation.points_px
+        return None
+
+    tools = ToolController(
+        lambda: session.context,
+        execute,
+        ask_size=lambda _length: answers[0],
+        points_of=points_of,
+    )
+    yield Rig(session, tools, executed, answers)
+    database.close()
+
+
+def drag(
+    tools: ToolController, image: str, start: tuple[float, float], end: tuple[float, float]
+) -> None:
+    tools.press(image, Pointer(*start))
+    mid = ((start[0] + end[0]) / 2, (start[1] + end[1]) / 2)
+    tools.move(image, Pointer(*mid))
+    tools.move(image, Pointer(*end))
+    tools.release(image, Pointer(*end))
+
+
+def click(tools: ToolController, image: str, point: tuple[float, float]) -> None:
+    tools.press(image, Pointer(*point))
+    tools.release(image, Pointer(*point))
+
+
+def annotations(rig: Rig) -> list:  # type: ignore[type-arg]
+    return rig.session.repository.annotations(rig.session.context.reading_id)  # type: ignore[union-attr]
+
+
+def scores(rig: Rig) -> dict[tuple[str | None, str], tuple[str, str]]:
+    reading_id = rig.session.context.reading_id  # type: ignore[union-attr]
+    return {
+        (s.zone, s.field_key): (s.value, str(s.source))
+        for s in rig.session.repository.scores(reading_id)
+    }
+
+
+def test_rll_drag_is_one_command_filling_the_width(rig: Rig) -> None:
+    rig.tools.set_tool(Tool.rll)
+    drag(rig.tools, "IAP6m", (10, 10), (10, 25))
+    assert len(rig.executed) == 1
+    [annotation] = annotations(rig)
+    assert annotation.kind is AnnotationKind.RLL
+    assert annotation.zone == "medial"
+    assert annotation.value_mm == pytest.approx(1.5)
+    assert scores(rig)[("medial", "rll_width_mm")] == ("1.5", "measured")
+    assert rig.tools.tool is Tool.rll  # the tool stays on for the next caliper
+    assert rig.tools.selected == annotation.id
+
+
+def test_preview_follows_the_drag_and_nothing_is_written_before_release(rig: Rig) -> None:
+    rig.tools.set_tool(Tool.thickness)
+    rig.tools.press("IAP6m", Pointer(5, 5))
+    rig.tools.move("IAP6m", Pointer(30, 5))
+    assert rig.tools.preview is not None
+    assert rig.tools.preview.points_px == [(5.0, 5.0), (30.0, 5.0)]
+    assert annotations(rig) == []
+    rig.tools.release("IAP6m", Pointer(30, 5))
+    assert rig.tools.preview is None
+    assert scores(rig)[(None, "cortical_thickness_medial_mm")] == ("2.5", "measured")
+
+
+def test_current_zone_selects_the_field(rig: Rig) -> None:
+    rig.tools.set_zone("AP", "lateral")
+    rig.tools.set_tool(Tool.rll)
+    drag(rig.tools, "IAP6m", (0, 0), (0, 20))
+    assert annotations(rig)[0].zone == "lateral"
+    assert rig.tools.zone_for("LAT") == "anterior"
+    with pytest.raises(SessionError, match="not a LAT zone"):
+        rig.tools.set_zone("LAT", "medial")
+
+
+def test_clicked_polyline_interface_and_bridging_give_the_extent(rig: Rig) -> None:
+    rig.tools.set_tool(Tool.interface)
+    for point in [(0, 50), (50, 50), (100, 50)]:
+        click(rig.tools, "IAP6m", point)
+    assert annotations(rig) == []  # a polyline waits for finish
+    assert rig.tools.finish()
+    rig.tools.set_tool(Tool.bridging)
+    drag(rig.tools, "IAP6m", (0, 50), (25, 50))
+    rows = annotations(rig)
+    assert [a.kind for a in rows] == [AnnotationKind.INTERFACE_LINE, AnnotationKind.BRIDGED_SEGMENT]
+    assert rows[0].points_px == ((0.0, 50.0), (50.0, 50.0), (100.0, 50.0))
+    assert scores(rig)[("medial", "bridging_extent")] == ("25", "measured")
+
+
+def test_two_clicks_make_a_caliper_and_a_click_elsewhere_starts_over(rig: Rig) -> None:
+    rig.tools.set_tool(Tool.rll)
+    click(rig.tools, "IAP6m", (1, 1))
+    click(rig.tools, "IAP12m", (2, 2))  # another image: the first point is dropped
+    assert annotations(rig) == []
+    click(rig.tools, "IAP12m", (2, 12))
+    [annotation] = annotations(rig)
+    assert annotation.points_px == ((2.0, 2.0), (2.0, 12.0))
+    assert annotation.value_mm is None  # no header spacing on this image: pixels only
+    assert annotation.value_px == pytest.approx(10.0)
+
+
+def test_calibration_asks_the_size_and_recomputes_the_image(rig: Rig) -> None:
+    rig.tools.set_tool(Tool.rll)
+    drag(rig.tools, "IAP12m", (0, 0), (0, 10))
+    rig.tools.set_tool(Tool.calibrate)
+    drag(rig.tools, "IAP12m", (0, 0), (50, 0))  # 50 px = 25 mm → 0.5 mm/px
+    [calibration] = rig.session.repository.calibrations(rig.session.context.reading_id)  # type: ignore[union-attr]
+    assert calibration.known_size_mm == 25.0
+    assert str(calibration.method) == "ball"
+    assert annotations(rig)[0].value_mm == pytest.approx(5.0)
+    assert scores(rig)[("medial", "rll_width_mm")][0] == "5.0"
+
+
+def test_cancelled_calibration_writes_nothing(rig: Rig) -> None:
+    rig.answers[0] = None
+    rig.tools.set_tool(Tool.calibrate)
+    drag(rig.tools, "IAP6m", (0, 0), (50, 0))
+    assert rig.executed == []
+
+
+def test_handle_drag_is_one_move_on_release(rig: Rig) -> None:
+    rig.tools.set_tool(Tool.rll)
+    drag(rig.tools, "IAP6m", (10, 10), (10, 20))
+    annotation_id = annotations(rig)[0].id
+    rig.tools.set_tool(Tool.none)
+    assert rig.tools.begin_handle_drag(annotation_id, 1, "IAP6m")
+    for y in (22, 26, 30):
+        rig.tools.drag_handle(10, y)
+        assert annotations(rig)[0].points_px[1] == (10.0, 20.0)  # unchanged while dragging
+    rig.tools.end_handle_drag(10, 30)
+    assert len(rig.executed) == 2
+    assert annotations(rig)[0].value_mm == pytest.approx(2.0)
+    rig.executed[-1].revert(rig.session.repository)  # one undo step restores the old points
+    assert annotations(rig)[0].points_px[1] == (10.0, 20.0)
+
+
+def test_handle_released_in_place_writes_nothing(rig: Rig) -> None:
+    rig.tools.set_tool(Tool.rll)
+    drag(rig.tools, "IAP6m", (10, 10), (10, 20))
+    annotation_id = annotations(rig)[0].id
+    assert rig.tools.begin_handle_drag(annotation_id, 0, "IAP6m")
+    rig.tools.end_handle_drag(10, 10)
+    assert len(rig.executed) == 1
+
+
+def test_delete_and_relabel_the_selection(rig: Rig) -> None:
+    rig.tools.set_tool(Tool.rll)
+    drag(rig.tools, "IAP6m", (10, 10), (10, 20))
+    assert rig.tools.relabel_selected("lateral")
+    assert annotations(rig)[0].zone == "lateral"
+    assert ("lateral", "rll_width_mm") in scores(rig)
+    assert rig.tools.delete_selected()
+    assert annotations(rig) == []
+    assert ("lateral", "rll_width_mm") not in scores(rig)
+    assert not rig.tools.delete_selected()
+
+
+def test_read_only_and_other_buttons_do_nothing(rig: Rig) -> None:
+    rig.tools.set_tool(Tool.rll)
+    rig.tools.press("IAP6m", Pointer(0, 0, button="right"))
+    assert rig.tools.preview is None
+    rig.tools.read_only = True
+    drag(rig.tools, "IAP6m", (10, 10), (10, 20))
+    assert rig.executed == []
+
+
+def test_cancel_drops_the_gesture(rig: Rig) -> None:
+    rig.tools.set_tool(Tool.interface)
+    click(rig.tools, "IAP6m", (0, 0))
+    assert rig.tools.busy
+    assert rig.tools.cancel()
+    assert not rig.tools.cancel()
+    assert not rig.tools.finish()
+    assert rig.executed == []

@@ -1,0 +1,188 @@
+"""Every measurement tool driven with real mouse events on the main window; DB rows checked."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+from PySide6 import QtCore
+from pytestqt.qtbot import QtBot
+
+from collarreader.model import Annotation, AnnotationKind
+from collarreader.study.phantom import generate_study
+from collarreader.study.prepare import prepare_reading_set
+from collarreader.tools import CalibrationAnswer, Tool
+from collarreader.ui.main_window import MainWindow
+from collarreader.ui.reader import Reader, open_reader
+from collarreader.ui.viewport import Viewport
+
+if TYPE_CHECKING:
+    from tests.ui.conftest import Mouse
+
+
+@pytest.fixture(scope="module")
+def setdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("set")
+    generate_study(root / "phantom", patients=1, seed=5, small=True, burned_in=0)
+    prepare_reading_set(
+        root / "phantom" / "manifest.csv",
+        root / "set",
+        root / "key.json",
+        ["A"],
+        seed=5,
+        repeat_fraction=0.0,
+    )
+    return root / "set"
+
+
+@pytest.fixture
+def reader(qtbot: QtBot, setdir: Path, tmp_path: Path) -> Iterator[Reader]:
+    result = open_reader(
+        setdir,
+        "A",
+        tmp_path / "A.sqlite",
+        ask_size=lambda _parent, _length: CalibrationAnswer(25.0, "ball"),
+    )
+    qtbot.addWidget(result.window)
+    result.window.show()
+    qtbot.waitExposed(result.window)
+    result.window.start()
+    yield result
+    result.close()
+
+
+def annotations(window: MainWindow) -> list[Annotation]:
+    context = window.session.context
+    assert context is not None
+    return window.repository.annotations(context.reading_id)
+
+
+def ap(window: MainWindow) -> Viewport:
+    return window.grid.viewports[0]
+
+
+def drag_px(
+    mouse: Mouse, viewport: Viewport, start: tuple[float, float], end: tuple[float, float]
+) -> None:
+    mouse.drag(viewport, mouse.point(viewport, *start), mouse.point(viewport, *end))
+
+
+def close_to(points: tuple[tuple[float, float], ...], expected: list[tuple[float, float]]) -> bool:
+    return len(points) == len(expected) and all(
+        abs(x - ex) < 1.0 and abs(y - ey) < 1.0
+        for (x, y), (ex, ey) in zip(points, expected, strict=True)
+    )
+
+
+@pytest.mark.parametrize(
+    ("tool", "kind", "field"),
+    [
+        (Tool.rll, AnnotationKind.RLL, "rll_width_mm"),
+        (Tool.bridging, AnnotationKind.BRIDGED_SEGMENT, None),
+        (Tool.thickness, AnnotationKind.CORTICAL_CALIPER, "cortical_thickness_medial_mm"),
+        (Tool.interface, AnnotationKind.INTERFACE_LINE, None),
+    ],
+)
+def test_drag_with_each_tool_writes_one_annotation(
+    reader: Reader, mouse: Mouse, tool: Tool, kind: AnnotationKind, field: str | None
+) -> None:
+    window = reader.window
+    window.set_tool(tool)
+    drag_px(mouse, ap(window), (100, 120), (100, 140))
+    [row] = annotations(window)
+    assert row.kind is kind
+    assert row.zone == "medial"
+    assert close_to(row.points_px, [(100, 120), (100, 140)])
+    assert row.value_mm is not None
+    assert row.value_mm > 0
+    if field is not None:
+        context = window.session.context
+        assert context is not None
+        scores = {s.field_key: s for s in window.repository.scores(context.reading_id)}
+        assert scores[field].source == "measured"
+    assert window.measurements.rowCount() == 1
+    assert window.tools.tool is tool  # stays active
+    drag_px(mouse, ap(window), (110, 120), (110, 130))
+    assert len(annotations(window)) == 2
+
+
+def test_clicked_interface_polyline_finished_with_return(reader: Reader, mouse: Mouse) -> None:
+    window = reader.window
+    window.set_tool(Tool.interface)
+    viewport = ap(window)
+    for point in [(60, 100), (90, 104), (120, 100)]:
+        mouse.click(viewport, mouse.point(viewport, *point))
+    assert annotations(window) == []
+    assert window.tools.preview is not None
+    window.action("finish_line").trigger()
+    [row] = annotations(window)
+    assert close_to(row.points_px, [(60, 100), (90, 104), (120, 100)])
+
+
+def test_calibration_drag_asks_the_size_and_shows_it(reader: Reader, mouse: Mouse) -> None:
+    window = reader.window
+    window.set_tool(Tool.rll)
+    drag_px(mouse, ap(window), (100, 120), (100, 140))
+    window.set_tool(Tool.calibrate)
+    drag_px(mouse, ap(window), (50, 50), (100, 50))
+    context = window.session.context
+    assert context is not None
+    [calibration] = window.repository.calibrations(context.reading_id)
+    assert calibration.known_size_mm == 25.0
+    [row] = annotations(window)
+    assert row.calibration_id == calibration.id
+    assert row.value_mm == pytest.approx(10.0, abs=0.6)  # 20 px at 0.5 mm/px
+    code = window.image_code_at(0)
+    assert code is not None
+    assert window.calibration_text_for(code) == "manual: ball 25 mm"
+    assert "manual: ball" in window.measurements.item(1, 3).text()
+
+
+def test_handle_drag_is_one_undo_step(reader: Reader, mouse: Mouse, qtbot: QtBot) -> None:
+    window = reader.window
+    window.set_tool(Tool.rll)
+    viewport = ap(window)
+    drag_px(mouse, viewport, (100, 120), (100, 140))
+    window.set_tool(Tool.none)
+    before = annotations(window)[0]
+    handle = next(h for h in window.overlays[0].handles if h.index == 1)
+    start = QtCore.QPointF(viewport.graphics_view.mapFromScene(handle.scenePos()))
+    stack = window.undo_adapter.stack
+    assert stack is not None
+    count = stack.count()
+    mouse.drag(viewport, start, mouse.point(viewport, 100, 160), steps=6)
+    after = annotations(window)[0]
+    assert after.id == before.id
+    assert close_to(after.points_px, [(100, 120), (100, 160)])
+    assert stack.count() == count + 1
+    window.action("undo").trigger()
+    assert close_to(annotations(window)[0].points_px, [(100, 120), (100, 140)])
+    window.action("redo").trigger()
+    assert close_to(annotations(window)[0].points_px, [(100, 120), (100, 160)])
+
+
+def test_delete_and_relabel_the_selected_measurement(reader: Reader, mouse: Mouse) -> None:
+    window = reader.window
+    window.set_tool(Tool.rll)
+    drag_px(mouse, ap(window), (100, 120), (100, 140))
+    assert window.tools.selected == annotations(window)[0].id
+    window.action("relabel").trigger()
+    assert annotations(window)[0].zone == "lateral"
+    window.action("delete").trigger()
+    assert annotations(window) == []
+    window.action("undo").trigger()
+    assert len(annotations(window)) == 1
+
+
+def test_escape_cancels_then_leaves_the_tool(reader: Reader, mouse: Mouse) -> None:
+    window = reader.window
+    window.set_tool(Tool.interface)
+    mouse.click(ap(window), mouse.point(ap(window), 60, 100))
+    window.action("tool_none").trigger()
+    assert window.tools.tool is Tool.interface
+    assert window.tools.preview is None
+    window.action("tool_none").trigger()
+    assert window.tools.tool is Tool.none
+    assert not ap(window).tool_active
