@@ -1,0 +1,936 @@
+"""Agreement tables for every protocol field, zone and time point, from a tidy long table.
+
+:func:`agreement_tables` is the study lead's whole agreement analysis (DESIGN §8):
+
+- **inter-observer** agreement on primary reads of submitted readings (an unsubmitted reading
+  may be half done, so it is left out and counted in :attr:`StudyCounts.n_unsubmitted`);
+- **intra-observer** agreement per reader between the primary read and the repeat read of the
+  same case (a repeat row names its primary case in ``repeat_of``; views, zones and time point
+  labels match because a repeat shows the same images).
+
+The method follows the field's level:
+
+=========== ================================================================================
+continuous  ICC(A,1) with its 95 % CI (headline) + Bland–Altman for every reader pair (inter)
+            or primary − repeat (intra): bias, limits of agreement, their CIs, smallest
+            detectable difference
+ordinal     quadratic-weighted Cohen's kappa (2 readers; for more, every pair plus their mean
+            as the headline) + Krippendorff's ordinal alpha
+nominal     Cohen's kappa (2 readers) or Fleiss' kappa (more; cases read by every reader) +
+            Krippendorff's nominal alpha
+text        not analysed
+=========== ================================================================================
+
+Values come from :mod:`collarreader.analysis.tidy`: the protocol's rules are applied first (a
+zone that is not assessable has no other values; no radiolucent line means 0 mm; ``rll_grade``
+is recomputed from the width and analysed as ordinal). Missing reads are NaN: Krippendorff's
+alpha uses every pairable value, ICC and kappa use the cases every reader involved scored and
+report that ``n``. A statistic that cannot be computed (one reader, too few cases, every value
+identical) gives a row with an empty value and a note saying why, never an exception.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd  # type: ignore[import-untyped]
+
+from collarreader.analysis import agreement
+from collarreader.analysis.bands import Band, alpha_band, icc_band, kappa_band
+from collarreader.analysis.tidy import (
+    analysed_fields,
+    apply_protocol_rules,
+    entry_codes,
+    format_code,
+    validate_tidy,
+)
+from collarreader.errors import AnalysisError
+from collarreader.protocol import Field, FieldType, Level, Protocol, Scope
+
+__all__ = [
+    "AGREEMENT_COLUMNS",
+    "BLAND_ALTMAN_COLUMNS",
+    "DISAGREEMENT_COLUMNS",
+    "AgreementResult",
+    "StudyCounts",
+    "agreement_tables",
+]
+
+AGREEMENT_COLUMNS: tuple[str, ...] = (
+    "analysis",
+    "field",
+    "label",
+    "level",
+    "view",
+    "zone",
+    "timepoint",
+    "readers",
+    "method",
+    "role",
+    "n",
+    "value",
+    "ci_low",
+    "ci_high",
+    "band",
+    "band_scale",
+    "band_score",
+    "note",
+)
+"""Columns of :attr:`AgreementResult.inter` and :attr:`AgreementResult.intra`.
+
+``role`` is ``headline`` (the statistic the report bands the field by: ICC, Cohen's/Fleiss'
+kappa, weighted kappa or the mean pairwise weighted kappa), ``secondary`` (Krippendorff's
+alpha) or ``pairwise`` (one reader pair's weighted kappa when there are more than two).
+``band_score`` is the band's rank scaled to 0 (worst band) … 1 (best), so scales with different
+numbers of bands sort together; NaN without a value.
+"""
+
+BLAND_ALTMAN_COLUMNS: tuple[str, ...] = (
+    "analysis",
+    "field",
+    "label",
+    "unit",
+    "view",
+    "zone",
+    "timepoint",
+    "reader_a",
+    "reader_b",
+    "n",
+    "bias",
+    "bias_ci_low",
+    "bias_ci_high",
+    "sd",
+    "loa_low",
+    "loa_low_ci_low",
+    "loa_low_ci_high",
+    "loa_high",
+    "loa_high_ci_low",
+    "loa_high_ci_high",
+    "sdd",
+    "note",
+)
+"""Columns of :attr:`AgreementResult.bland_altman`; differences are ``reader_a − reader_b``
+(inter) or primary − repeat of one reader (intra, ``reader_a == reader_b``)."""
+
+DISAGREEMENT_COLUMNS: tuple[str, ...] = (
+    "case_code",
+    "field",
+    "label",
+    "level",
+    "view",
+    "zone",
+    "timepoint",
+    "n_readers",
+    "spread",
+    "unit",
+    "n_distinct",
+    "fraction_disagreeing",
+    "score",
+    "values",
+)
+"""Columns of :attr:`AgreementResult.disagreements` (see :func:`agreement_tables`)."""
+
+_POINT_COLUMNS = (
+    "analysis",
+    "field",
+    "view",
+    "zone",
+    "timepoint",
+    "reader_a",
+    "reader_b",
+    "mean",
+    "difference",
+)
+
+INTER = "inter"
+INTRA = "intra"
+#: Resamples for the intra-observer alpha interval (see ``agreement_tables``): none by default.
+DEFAULT_N_BOOT_INTRA = 0
+_MIN_ICC_RATINGS = 5
+
+
+@dataclass(frozen=True)
+class StudyCounts:
+    """What was analysed.
+
+    Attributes
+    ----------
+    readers : reader IDs with at least one submitted reading, sorted
+    n_cases : distinct primary case codes with a submitted reading
+    n_primary_readings : submitted (reader, primary case) readings
+    n_repeat_readings : submitted (reader, repeat case) readings
+    n_repeat_pairs : repeat readings whose primary reading by the same reader is submitted too
+    n_unsubmitted : readings left out because they were not submitted
+    timepoints : time point labels found, in the protocol's order (others after, sorted)
+    """
+
+    readers: tuple[str, ...]
+    n_cases: int
+    n_primary_readings: int
+    n_repeat_readings: int
+    n_repeat_pairs: int
+    n_unsubmitted: int
+    timepoints: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class AgreementResult:
+    """Every agreement table of a study, ready for the report (``write_report``).
+
+    Attributes
+    ----------
+    protocol_name, protocol_version, protocol_sha256 : the protocol analysed against
+    counts : what was analysed (:class:`StudyCounts`)
+    inter : inter-observer rows (:data:`AGREEMENT_COLUMNS`), worst first
+    intra : intra-observer rows, one set per reader, worst first
+    bland_altman : Bland–Altman rows (:data:`BLAND_ALTMAN_COLUMNS`) for continuous fields
+    disagreements : the adjudication candidates (:data:`DISAGREEMENT_COLUMNS`), largest
+        spread first
+    points : the Bland–Altman points (analysis, field, view, zone, timepoint, reader_a,
+        reader_b, mean, difference) for plotting
+    n_boot : bootstrap resamples of the inter-observer Fleiss' kappa and alpha intervals
+    n_boot_intra : bootstrap resamples of the intra-observer alpha intervals
+    """
+
+    protocol_name: str
+    protocol_version: str
+    protocol_sha256: str
+    counts: StudyCounts
+    inter: pd.DataFrame
+    intra: pd.DataFrame
+    bland_altman: pd.DataFrame
+    disagreements: pd.DataFrame
+    points: pd.DataFrame
+    n_boot: int
+    n_boot_intra: int
+
+
+# ---------------------------------------------------------------- rows
+
+
+def _band(value: float | None, band: Callable[[float], Band] | None) -> tuple[str, str, float]:
+    if value is None or band is None or not math.isfinite(value):
+        return "", "", math.nan
+    result = band(value)
+    return result.label, str(result.scale), result.rank / max(result.n_bands - 1, 1)
+
+
+@dataclass(frozen=True)
+class _Where:
+    """The field and group a row is about."""
+
+    fld: Field
+    view: str
+    zone: str
+    timepoint: str
+
+
+class _Rows:
+    """Collects rows of one table."""
+
+    def __init__(self, analysis: str) -> None:
+        self.analysis = analysis
+        self.rows: list[dict[str, Any]] = []
+
+    def add(
+        self,
+        where: _Where,
+        *,
+        readers: str,
+        method: str,
+        role: str,
+        n: int,
+        value: float | None,
+        ci: tuple[float, float] | None,
+        band: Callable[[float], Band] | None,
+        note: str,
+    ) -> None:
+        label, scale, score = _band(value, band)
+        self.rows.append(
+            {
+                "analysis": self.analysis,
+                "field": where.fld.key,
+                "label": where.fld.label,
+                "level": str(where.fld.level),
+                "view": where.view,
+                "zone": where.zone,
+                "timepoint": where.timepoint,
+                "readers": readers,
+                "method": method,
+                "role": role,
+                "n": int(n),
+                "value": math.nan if value is None else float(value),
+                "ci_low": math.nan if ci is None else float(ci[0]),
+                "ci_high": math.nan if ci is None else float(ci[1]),
+                "band": label,
+                "band_scale": scale,
+                "band_score": score,
+                "note": note,
+            }
+        )
+
+    def failed(
+        self, where: _Where, *, readers: str, method: str, role: str, n: int, note: str
+    ) -> None:
+        self.add(
+            where,
+            readers=readers,
+            method=method,
+            role=role,
+            n=n,
+            value=None,
+            ci=None,
+            band=None,
+            note=note,
+        )
+
+    def frame(self) -> pd.DataFrame:
+        return pd.DataFrame(self.rows, columns=list(AGREEMENT_COLUMNS))
+
+
+def _join(*notes: str) -> str:
+    return " ".join(note for note in notes if note)
+
+
+def _dropped_note(n_dropped: int, what: str) -> str:
+    if n_dropped <= 0:
+        return ""
+    noun = what if n_dropped != 1 else what.removesuffix("s")
+    return f"{n_dropped} {noun} without a value from every reader left out."
+
+
+def _categories(fld: Field) -> list[float]:
+    n_categories = 2 if fld.type is FieldType.BOOL else len(fld.choices)
+    return [float(code) for code in range(n_categories)]
+
+
+def _kappa_method(fld: Field, *, weighted: bool) -> str:
+    return "weighted kappa (quadratic)" if weighted else "Cohen's kappa"
+
+
+def _reader_text(readers: Sequence[str]) -> str:
+    return " – ".join(readers) if len(readers) == 2 else f"all ({len(readers)})"
+
+
+# ---------------------------------------------------------------- statistics per group
+
+
+class _Analyser:
+    """Computes rows for one table; keeps the per-group code short."""
+
+    def __init__(self, n_boot: int, n_boot_intra: int) -> None:
+        self.n_boot = n_boot
+        self.n_boot_intra = n_boot_intra
+        self.inter = _Rows(INTER)
+        self.intra = _Rows(INTRA)
+        self.bland_altman: list[dict[str, Any]] = []
+        self.points: list[pd.DataFrame] = []
+
+    # ---- continuous
+    def icc(self, rows: _Rows, where: _Where, matrix: np.ndarray, readers: str) -> None:
+        method = "ICC(A,1)"
+        n_complete = int((~np.isnan(matrix).any(axis=1)).sum())
+        if n_complete >= 2 and n_complete * matrix.shape[1] < _MIN_ICC_RATINGS:
+            # pingouin's two-way ANOVA asserts on fewer than 5 ratings; say it in words.
+            rows.failed(
+                where,
+                readers=readers,
+                method=method,
+                role="headline",
+                n=n_complete,
+                note=(
+                    f"ICC needs at least {_MIN_ICC_RATINGS} ratings; {n_complete} complete "
+                    f"cases × {matrix.shape[1]} readers is too few."
+                ),
+            )
+            return
+        try:
+            result = agreement.icc(matrix, form="A,1")
+        except AnalysisError as error:
+            rows.failed(
+                where, readers=readers, method=method, role="headline", n=0, note=str(error)
+            )
+            return
+        rows.add(
+            where,
+            readers=readers,
+            method=method,
+            role="headline",
+            n=result.n,
+            value=result.value,
+            ci=result.ci,
+            band=icc_band,
+            note=_join(result.note, _dropped_note(result.n_dropped, "cases")),
+        )
+
+    def ba(
+        self,
+        analysis: str,
+        *,
+        where: _Where,
+        first: np.ndarray,
+        second: np.ndarray,
+        reader_a: str,
+        reader_b: str,
+    ) -> None:
+        row: dict[str, Any] = {
+            "analysis": analysis,
+            "field": where.fld.key,
+            "label": where.fld.label,
+            "unit": where.fld.unit or "",
+            "view": where.view,
+            "zone": where.zone,
+            "timepoint": where.timepoint,
+            "reader_a": reader_a,
+            "reader_b": reader_b,
+        }
+        try:
+            result = agreement.bland_altman(first, second)
+        except AnalysisError as error:
+            row.update(n=int((~(np.isnan(first) | np.isnan(second))).sum()), note=str(error))
+            self.bland_altman.append(row)
+            return
+        row.update(
+            n=result.n,
+            bias=result.bias,
+            bias_ci_low=result.bias_ci[0],
+            bias_ci_high=result.bias_ci[1],
+            sd=result.sd,
+            loa_low=result.lower,
+            loa_low_ci_low=result.lower_ci[0],
+            loa_low_ci_high=result.lower_ci[1],
+            loa_high=result.upper,
+            loa_high_ci_low=result.upper_ci[0],
+            loa_high_ci_high=result.upper_ci[1],
+            sdd=result.sdd,
+            note=_dropped_note(result.n_dropped, "pairs").replace(
+                "without a value from every reader", "with a missing value"
+            ),
+        )
+        self.bland_altman.append(row)
+        self.points.append(
+            pd.DataFrame(
+                {
+                    "analysis": analysis,
+                    "field": where.fld.key,
+                    "view": where.view,
+                    "zone": where.zone,
+                    "timepoint": where.timepoint,
+                    "reader_a": reader_a,
+                    "reader_b": reader_b,
+                    "mean": np.asarray(result.means),
+                    "difference": np.asarray(result.differences),
+                }
+            )
+        )
+
+    # ---- categorical
+    def kappa(
+        self,
+        rows: _Rows,
+        where: _Where,
+        first: np.ndarray,
+        second: np.ndarray,
+        readers: str,
+        *,
+        weighted: bool,
+        role: str,
+    ) -> agreement.KappaResult | None:
+        method = _kappa_method(where.fld, weighted=weighted)
+        try:
+            result = agreement.cohen_kappa(
+                first,
+                second,
+                weights="quadratic" if weighted else None,
+                categories=_categories(where.fld),
+            )
+        except AnalysisError as error:
+            rows.failed(where, readers=readers, method=method, role=role, n=0, note=str(error))
+            return None
+        rows.add(
+            where,
+            readers=readers,
+            method=method,
+            role=role,
+            n=result.n,
+            value=result.value,
+            ci=result.ci,
+            band=kappa_band,
+            note=_join(result.note, _dropped_note(result.n_dropped, "cases")),
+        )
+        return result
+
+    def fleiss(self, rows: _Rows, where: _Where, matrix: np.ndarray, readers: str) -> None:
+        method = "Fleiss' kappa"
+        complete = ~np.isnan(matrix).any(axis=1)
+        used = matrix[complete]
+        n_dropped = int((~complete).sum())
+        categories = np.asarray(_categories(where.fld))
+        counts = (used[:, :, None] == categories[None, None, :]).sum(axis=1)
+        try:
+            result = agreement.fleiss_kappa(counts, n_boot=self.n_boot)
+        except AnalysisError as error:
+            rows.failed(
+                where,
+                readers=readers,
+                method=method,
+                role="headline",
+                n=int(complete.sum()),
+                note=_join(str(error), _dropped_note(n_dropped, "cases")),
+            )
+            return
+        rows.add(
+            where,
+            readers=readers,
+            method=method,
+            role="headline",
+            n=result.n,
+            value=result.value,
+            ci=result.ci,
+            band=kappa_band,
+            note=_join(result.note, _dropped_note(n_dropped, "cases")),
+        )
+
+    def alpha(self, rows: _Rows, where: _Where, matrix: np.ndarray, readers: str) -> None:
+        level = "ordinal" if where.fld.level is Level.ORDINAL else "nominal"
+        method = f"Krippendorff's alpha ({level})"
+        try:
+            result = agreement.krippendorff_alpha(
+                matrix.T,
+                level=level,
+                categories=_categories(where.fld),
+                n_boot=self.n_boot if rows is self.inter else self.n_boot_intra,
+            )
+        except AnalysisError as error:
+            rows.failed(
+                where, readers=readers, method=method, role="secondary", n=0, note=str(error)
+            )
+            return
+        rows.add(
+            where,
+            readers=readers,
+            method=method,
+            role="secondary",
+            n=result.n_units,
+            value=result.value,
+            ci=result.ci,
+            band=alpha_band,
+            note=result.note,
+        )
+
+    # ---- one group
+    def inter_group(self, where: _Where, matrix: np.ndarray, readers: list[str]) -> None:
+        """Inter-observer rows for one field/zone/time point (matrix: cases × readers)."""
+        rows = self.inter
+        level = where.fld.level
+        headline_method = {
+            Level.CONTINUOUS: "ICC(A,1)",
+            Level.ORDINAL: "weighted kappa (quadratic)",
+            Level.NOMINAL: "Cohen's kappa" if len(readers) <= 2 else "Fleiss' kappa",
+        }[level]
+        if len(readers) < 2:
+            rows.failed(
+                where,
+                readers=", ".join(readers) or "none",
+                method=headline_method,
+                role="headline",
+                n=int((~np.isnan(matrix)).any(axis=1).sum()) if matrix.size else 0,
+                note=(
+                    "Inter-observer agreement needs ≥ 2 readers; "
+                    f"{len(readers)} scored this field here."
+                ),
+            )
+            return
+        label = _reader_text(readers)
+        if level is Level.CONTINUOUS:
+            self.icc(rows, where, matrix, label)
+            for (i, a), (j, b) in itertools.combinations(enumerate(readers), 2):
+                self.ba(
+                    INTER,
+                    where=where,
+                    first=matrix[:, i],
+                    second=matrix[:, j],
+                    reader_a=a,
+                    reader_b=b,
+                )
+            return
+        if level is Level.ORDINAL:
+            if len(readers) == 2:
+                self.kappa(
+                    rows, where, matrix[:, 0], matrix[:, 1], label, weighted=True, role="headline"
+                )
+            else:
+                self.mean_pairwise(where, matrix, readers)
+        elif len(readers) == 2:
+            self.kappa(
+                rows, where, matrix[:, 0], matrix[:, 1], label, weighted=False, role="headline"
+            )
+        else:
+            self.fleiss(rows, where, matrix, label)
+        self.alpha(rows, where, matrix, label)
+
+    def mean_pairwise(self, where: _Where, matrix: np.ndarray, readers: list[str]) -> None:
+        values: list[float] = []
+        sizes: list[int] = []
+        for (i, a), (j, b) in itertools.combinations(enumerate(readers), 2):
+            result = self.kappa(
+                self.inter,
+                where,
+                matrix[:, i],
+                matrix[:, j],
+                f"{a} – {b}",
+                weighted=True,
+                role="pairwise",
+            )
+            if result is not None and result.value is not None:
+                values.append(result.value)
+                sizes.append(result.n)
+        n_pairs = len(readers) * (len(readers) - 1) // 2
+        method = "mean pairwise weighted kappa (quadratic)"
+        n_units = int(((~np.isnan(matrix)).sum(axis=1) >= 2).sum())
+        if not values:
+            self.inter.failed(
+                where,
+                readers=_reader_text(readers),
+                method=method,
+                role="headline",
+                n=n_units,
+                note=f"No reader pair gave a defined kappa (of {n_pairs} pairs); see the pairs.",
+            )
+            return
+        note = (
+            f"Mean of {len(values)} of {n_pairs} pairwise kappas (range {min(values):.2f} to "
+            f"{max(values):.2f}; {min(sizes)}–{max(sizes)} cases per pair); no interval."
+        )
+        self.inter.add(
+            where,
+            readers=_reader_text(readers),
+            method=method,
+            role="headline",
+            n=n_units,
+            value=float(np.mean(values)),
+            ci=None,
+            band=kappa_band,
+            note=note,
+        )
+
+    def intra_group(
+        self, where: _Where, primary: np.ndarray, repeat: np.ndarray, reader: str
+    ) -> None:
+        """Intra-observer rows for one reader, field, zone and time point."""
+        rows = self.intra
+        level = where.fld.level
+        if level is Level.CONTINUOUS:
+            self.icc(rows, where, np.column_stack([primary, repeat]), reader)
+            self.ba(
+                INTRA, where=where, first=primary, second=repeat, reader_a=reader, reader_b=reader
+            )
+            return
+        self.kappa(
+            rows,
+            where,
+            primary,
+            repeat,
+            reader,
+            weighted=level is Level.ORDINAL,
+            role="headline",
+        )
+        self.alpha(rows, where, np.column_stack([primary, repeat]), reader)
+
+
+# ---------------------------------------------------------------- grouping
+
+
+def _timepoint_order(labels: Sequence[str], protocol: Protocol) -> list[str]:
+    known = [t for t in protocol.timepoints if t in set(labels)]
+    return known + sorted(set(labels) - set(known))
+
+
+def _groups(
+    values: pd.DataFrame, fld: Field, protocol: Protocol
+) -> list[tuple[_Where, pd.DataFrame]]:
+    """Split the entries holding ``fld`` into the groups analysed separately."""
+    present = values[values[fld.key].notna()]
+    if present.empty:
+        return []
+    result: list[tuple[_Where, pd.DataFrame]] = []
+    if fld.scope is Scope.ZONE:
+        present = present[present["zone"] != ""]
+        zone_order = {z.key: i for i, z in enumerate(protocol.zones)}
+        keys = sorted(
+            present.groupby(["view", "zone", "timepoint"]).groups,
+            key=lambda k: (zone_order.get(k[1], 99), k[2]),
+        )
+        grouped = present.groupby(["view", "zone", "timepoint"])
+        for view, zone, timepoint in keys:
+            result.append(
+                (_Where(fld, view, zone, timepoint), grouped.get_group((view, zone, timepoint)))
+            )
+    elif fld.scope is Scope.VIEW:
+        present = present[present["zone"] == ""]
+        view_order = {v: i for i, v in enumerate(protocol.views)}
+        grouped = present.groupby(["view", "timepoint"])
+        keys = sorted(grouped.groups, key=lambda k: (view_order.get(k[0], 99), k[1]))
+        for view, timepoint in keys:
+            result.append((_Where(fld, view, "", timepoint), grouped.get_group((view, timepoint))))
+    else:
+        present = present[present["zone"] == ""]
+        for timepoint, group in present.groupby("timepoint"):
+            result.append((_Where(fld, fld.view or "", "", str(timepoint)), group))
+    order = _timepoint_order([w.timepoint for w, _ in result], protocol)
+    result.sort(key=lambda item: order.index(item[0].timepoint))
+    return result
+
+
+def _matrix(group: pd.DataFrame, key: str) -> tuple[np.ndarray, list[str], list[str]]:
+    """Cases × readers values of one group (its rows all hold a value of ``key``)."""
+    cases, case_index = np.unique(group["case_code"].to_numpy(dtype=str), return_inverse=True)
+    readers, reader_index = np.unique(group["reader"].to_numpy(dtype=str), return_inverse=True)
+    matrix = np.full((len(cases), len(readers)), np.nan)
+    matrix[case_index, reader_index] = group[key].to_numpy(dtype=np.float64)
+    return matrix, [str(r) for r in readers], [str(c) for c in cases]
+
+
+# ---------------------------------------------------------------- disagreement list
+
+
+def _disagreement_candidates(
+    where: _Where, matrix: np.ndarray, readers: list[str], cases: list[str], scale: float
+) -> pd.DataFrame:
+    fld = where.fld
+    counted = (~np.isnan(matrix)).sum(axis=1)
+    keep = counted >= 2
+    if not keep.any():
+        return pd.DataFrame(columns=list(DISAGREEMENT_COLUMNS))
+    values = matrix[keep]
+    n = counted[keep]
+    with np.errstate(all="ignore"):
+        spread = np.nanmax(values, axis=1) - np.nanmin(values, axis=1)
+    if fld.level is Level.CONTINUOUS:
+        n_distinct = np.array([len(np.unique(row[~np.isnan(row)])) for row in values])
+        modal = np.ones(len(values))
+        score = spread / scale if scale > 0 else spread
+        unit = fld.unit or ""
+    else:
+        categories = np.asarray(_categories(fld))
+        counts = (values[:, :, None] == categories[None, None, :]).sum(axis=1)
+        n_distinct = (counts > 0).sum(axis=1)
+        modal = counts.max(axis=1)
+        fraction = 1.0 - modal / n
+        if fld.level is Level.ORDINAL:
+            score = spread / max(len(categories) - 1, 1)
+            unit = "categories"
+        else:
+            score = fraction / (1.0 - 1.0 / n)
+            spread = n_distinct.astype(np.float64)
+            unit = "answers"
+    fraction = 1.0 - modal / n if fld.level is not Level.CONTINUOUS else np.full(len(n), np.nan)
+    frame = pd.DataFrame(
+        {
+            "case_code": np.asarray(cases)[keep],
+            "field": fld.key,
+            "label": fld.label,
+            "level": str(fld.level),
+            "view": where.view,
+            "zone": where.zone,
+            "timepoint": where.timepoint,
+            "n_readers": n,
+            "spread": spread,
+            "unit": unit,
+            "n_distinct": n_distinct,
+            "fraction_disagreeing": fraction,
+            "score": score,
+            "values": "",
+        }
+    )
+    frame["_row"] = np.flatnonzero(keep)
+    return frame[frame["score"] > 0]
+
+
+def _values_text(fld: Field, row: np.ndarray, readers: list[str]) -> str:
+    return "; ".join(
+        f"{reader}: {format_code(fld, float(value))}"
+        for reader, value in zip(readers, row, strict=True)
+        if not math.isnan(value)
+    )
+
+
+# ---------------------------------------------------------------- the analysis
+
+
+def _sort_worst_first(frame: pd.DataFrame, protocol: Protocol) -> pd.DataFrame:
+    """Poor bands first; rows without a band (undefined, failed) last; then protocol order."""
+    if frame.empty:
+        return frame
+    field_order = {f.key: i for i, f in enumerate(protocol.fields)}
+    zone_order = {z.key: i for i, z in enumerate(protocol.zones)}
+    role_order = {"headline": 0, "secondary": 1, "pairwise": 2}
+    keyed = frame.assign(
+        _undefined=frame["band_score"].isna(),
+        _role=frame["role"].map(role_order),
+        _field=frame["field"].map(field_order),
+        _zone=frame["zone"].map(zone_order).fillna(-1),
+    )
+    keyed = keyed.sort_values(
+        ["_undefined", "band_score", "value", "_role", "_field", "_zone", "timepoint", "readers"],
+        kind="stable",
+        na_position="last",
+    )
+    return keyed.drop(columns=["_undefined", "_role", "_field", "_zone"]).reset_index(drop=True)
+
+
+def _counts(tidy: pd.DataFrame, protocol: Protocol, repeat_pairs: int) -> StudyCounts:
+    readings = tidy.drop_duplicates(["reader", "case_code"])
+    submitted = readings[readings["submitted"]]
+    primary = submitted[submitted["kind"] == "primary"]
+    repeat = submitted[submitted["kind"] == "repeat"]
+    return StudyCounts(
+        readers=tuple(sorted(submitted["reader"].unique())),
+        n_cases=int(primary["case_code"].nunique()),
+        n_primary_readings=len(primary),
+        n_repeat_readings=len(repeat),
+        n_repeat_pairs=repeat_pairs,
+        n_unsubmitted=int((~readings["submitted"]).sum()),
+        timepoints=tuple(_timepoint_order(list(tidy["timepoint"].unique()), protocol)),
+    )
+
+
+def agreement_tables(
+    tidy: pd.DataFrame,
+    protocol: Protocol,
+    *,
+    top_n: int = 50,
+    n_boot: int = agreement.DEFAULT_N_BOOT,
+    n_boot_intra: int = DEFAULT_N_BOOT_INTRA,
+    progress: Callable[[int, int], None] | None = None,
+) -> AgreementResult:
+    """Inter- and intra-observer agreement for every field, zone and time point.
+
+    Parameters
+    ----------
+    tidy : the tidy long table (:func:`~collarreader.analysis.tidy.read_tidy`, or a DataFrame
+        with the same columns; it is validated)
+    protocol : the protocol the study was read with
+    top_n : length of the disagreement list
+    n_boot : bootstrap resamples for the inter-observer intervals of Fleiss' kappa and
+        Krippendorff's alpha (0: no interval)
+    n_boot_intra : bootstrap resamples for the intra-observer Krippendorff's alpha, a
+        secondary figure beside the kappa (with its asymptotic interval) computed once per
+        reader, field, zone and time point — hundreds of times in a large study, where the
+        bootstrap was the analysis's main cost; default 0 (the value without an interval)
+    progress : called as ``progress(done, total)`` after each field
+
+    Returns
+    -------
+    AgreementResult
+        ``inter`` and ``intra`` sorted worst first (see :data:`AGREEMENT_COLUMNS`).
+        ``disagreements`` ranks (case, field, view, zone, time point) groups of primary reads
+        by ``score``: continuous fields — the range across readers divided by the field's
+        protocol range (``maximum − minimum``; observed range when the protocol gives none);
+        ordinal — categories apart divided by (number of categories − 1); nominal — the
+        fraction of readers not giving the most common answer, divided by its largest
+        possible value (1 − 1/readers). ``spread`` gives the raw range (in ``unit``; number of
+        distinct answers for nominal fields).
+
+    Raises
+    ------
+    AnalysisError
+        If the table is malformed or does not match the protocol (naming the file and line).
+    """
+    table = validate_tidy(tidy)
+    raw = entry_codes(table, protocol)
+    values = apply_protocol_rules(raw, protocol)
+    primary = values[values["kind"] == "primary"]
+    repeats = values[values["kind"] == "repeat"]
+    # Intra pairs: a repeat entry meets the same reader's primary entry of the case it repeats.
+    keys = ["reader", "case_code", "view", "timepoint", "zone"]
+    fields = analysed_fields(protocol)
+    field_keys = [f.key for f in fields]
+    paired = repeats.drop(columns=["case_code", "kind"]).rename(columns={"repeat_of": "case_code"})
+    paired = paired.merge(
+        primary[[*keys, *field_keys]], on=keys, how="inner", suffixes=("_repeat", "")
+    )
+    repeat_pairs = int(paired[["reader", "case_code"]].drop_duplicates().shape[0])
+
+    analyser = _Analyser(n_boot, n_boot_intra)
+    candidates: list[pd.DataFrame] = []
+    matrices: list[tuple[_Where, np.ndarray, list[str], list[str]]] = []
+    for index, fld in enumerate(fields):
+        scale = _field_scale(fld, primary)
+        for where, group in _groups(primary, fld, protocol):
+            matrix, readers, cases = _matrix(group, fld.key)
+            analyser.inter_group(where, matrix, readers)
+            found = _disagreement_candidates(where, matrix, readers, cases, scale)
+            if not found.empty:
+                found["_group"] = len(matrices)
+                candidates.append(found)
+            matrices.append((where, matrix, readers, cases))
+        repeat_view = paired.rename(columns={fld.key: "_primary", f"{fld.key}_repeat": fld.key})
+        for where, group in _groups(repeat_view, fld, protocol):
+            for reader, mine in group.groupby("reader", sort=True):
+                analyser.intra_group(
+                    where,
+                    mine["_primary"].to_numpy(dtype=np.float64),
+                    mine[fld.key].to_numpy(dtype=np.float64),
+                    str(reader),
+                )
+        if progress is not None:
+            progress(index + 1, len(fields))
+
+    disagreements = _top_disagreements(candidates, matrices, top_n)
+    ba = pd.DataFrame(analyser.bland_altman, columns=list(BLAND_ALTMAN_COLUMNS))
+    points = (
+        pd.concat(analyser.points, ignore_index=True)
+        if analyser.points
+        else pd.DataFrame(columns=list(_POINT_COLUMNS))
+    )
+    return AgreementResult(
+        protocol_name=protocol.name,
+        protocol_version=protocol.version,
+        protocol_sha256=protocol.sha256,
+        counts=_counts(table, protocol, repeat_pairs),
+        inter=_sort_worst_first(analyser.inter.frame(), protocol),
+        intra=_sort_worst_first(analyser.intra.frame(), protocol),
+        bland_altman=ba,
+        disagreements=disagreements,
+        points=points,
+        n_boot=n_boot,
+        n_boot_intra=n_boot_intra,
+    )
+
+
+def _field_scale(fld: Field, primary: pd.DataFrame) -> float:
+    """The range a continuous field's spread is divided by for ranking."""
+    if fld.level is not Level.CONTINUOUS:
+        return 1.0
+    if fld.minimum is not None and fld.maximum is not None and fld.maximum > fld.minimum:
+        return float(fld.maximum - fld.minimum)
+    column = primary[fld.key].dropna()
+    observed = float(column.max() - column.min()) if len(column) else 0.0
+    return observed if observed > 0 else 1.0
+
+
+def _top_disagreements(
+    candidates: list[pd.DataFrame],
+    matrices: list[tuple[_Where, np.ndarray, list[str], list[str]]],
+    top_n: int,
+) -> pd.DataFrame:
+    if not candidates or top_n <= 0:
+        return pd.DataFrame(columns=list(DISAGREEMENT_COLUMNS))
+    frame = pd.concat(candidates, ignore_index=True)
+    frame = frame.sort_values(
+        ["score", "spread", "n_readers", "case_code", "_group"],
+        ascending=[False, False, False, True, True],
+        kind="stable",
+    ).head(top_n)
+    texts = []
+    for group, row in zip(frame["_group"], frame["_row"], strict=True):
+        where, matrix, readers, _ = matrices[int(group)]
+        texts.append(_values_text(where.fld, matrix[int(row)], readers))
+    frame["values"] = texts
+    return frame[list(DISAGREEMENT_COLUMNS)].reset_index(drop=True)
