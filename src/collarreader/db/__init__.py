@@ -1,1 +1,3 @@
 """collarreader.db."""
+
+from collarreader.db import clinical_models as clinical_models  # registers the clinical tables

@@ -35,7 +35,7 @@ from collarreader.db.transaction import Transaction
 from collarreader.errors import DatabaseError
 from collarreader.model import DatabaseIdentity, DatabaseRole, utc_now_iso
 
-REVISIONS: tuple[str, ...] = ("0001_initial", "0002_merge_log")
+REVISIONS: tuple[str, ...] = ("0001_initial", "0002_merge_log", "0003_clinical")
 """Every schema revision, oldest first (the Alembic scripts in ``migrations/versions``)."""
 
 HEAD_REVISION = REVISIONS[-1]
