@@ -31,6 +31,9 @@ from collarreader.session import (
     SetScore,
     Submit,
     cases_from_reading_set,
+    rll_caliper_px,
+    rll_line_px,
+    rll_points,
 )
 from collarreader.study.readingset import open_reading_set
 
@@ -345,8 +348,10 @@ def test_blinded_or_unknown_timepoints(session: ReadingSession) -> None:
 
 
 def test_annotation_validation(session: ReadingSession) -> None:
-    with pytest.raises(SessionError, match="exactly two points"):
+    with pytest.raises(SessionError, match="3 points cannot be split"):
         session.add_annotation("IAP6m", "rll", [[0, 0], [1, 1], [2, 2]], zone="medial")
+    with pytest.raises(SessionError, match="exactly two points"):
+        session.add_annotation("IAP6m", "cortical_caliper", [[0, 0], [1, 1], [2, 2]])
     with pytest.raises(SessionError, match="belongs to a zone"):
         session.add_annotation("IAP6m", "interface_line", [[0, 0], [1, 1]])
     with pytest.raises(SessionError, match="scored on LAT images"):
@@ -530,3 +535,26 @@ def test_session_reads_a_reading_set_worklist(
         assert ScoreSource("entered") is ScoreSource.ENTERED
     finally:
         database.close()
+
+
+def test_rll_with_traced_line_measures_its_caliper_only(session: ReadingSession) -> None:
+    # Layout: caliper (2 points) then the traced line; the value is the caliper's length.
+    line = [[0.0, 50.0], [40.0, 52.0], [80.0, 50.0]]
+    points = rll_points([[40.0, 52.0], [40.0, 66.0]], line)
+    assert points[:2] == [[40.0, 52.0], [40.0, 66.0]]
+    assert points[2:] == line
+    added = session.add_annotation("IAP6m", "rll", points, zone="medial")
+    [annotation] = session.repository.annotations(session.context.reading_id)  # type: ignore[union-attr]
+    assert annotation.value_px == pytest.approx(14.0)
+    assert rll_line_px(annotation.points_px) == line
+    assert rll_caliper_px(annotation.points_px) == [[40.0, 52.0], [40.0, 66.0]]
+    assert scores(session)[("6m", "medial", "rll_width_mm")] == ("1.4", "measured")
+    # Dragging a caliper handle is one MoveAnnotation: the line stays, the width follows.
+    moved = [*rll_points([[40.0, 52.0], [40.0, 72.0]], line)]
+    session.move_annotation(added.annotation_id, moved)
+    assert scores(session)[("6m", "medial", "rll_width_mm")] == ("2.0", "measured")
+    # Moving a point of the line does not change the width.
+    session.move_annotation(added.annotation_id, [*moved[:2], [0.0, 40.0], *line[1:]])
+    assert scores(session)[("6m", "medial", "rll_width_mm")] == ("2.0", "measured")
+    with pytest.raises(SessionError, match="no line or a line of 2"):
+        rll_points([[0, 0], [1, 1]], [[5, 5]])

@@ -16,7 +16,7 @@ from collarreader.errors import SessionError
 from collarreader.model import AnnotationKind, Case, ImageRef
 from collarreader.protocol import Protocol, load_protocol
 from collarreader.session import Command, ReadingSession
-from collarreader.tools import CalibrationAnswer, Pointer, Tool, ToolController
+from collarreader.tools import CalibrationAnswer, Pointer, Tool, ToolController, auto_rll_caliper
 
 
 class Spacing(NamedTuple):
@@ -171,7 +171,7 @@ def test_clicked_polyline_interface_and_bridging_give_the_extent(rig: Rig) -> No
 
 
 def test_two_clicks_make_a_caliper_and_a_click_elsewhere_starts_over(rig: Rig) -> None:
-    rig.tools.set_tool(Tool.rll)
+    rig.tools.set_tool(Tool.thickness)
     click(rig.tools, "IAP6m", (1, 1))
     click(rig.tools, "IAP12m", (2, 2))  # another image: the first point is dropped
     assert annotations(rig) == []
@@ -255,3 +255,167 @@ def test_cancel_drops_the_gesture(rig: Rig) -> None:
     assert not rig.tools.cancel()
     assert not rig.tools.finish()
     assert rig.executed == []
+
+
+def test_rll_traced_line_then_dragged_caliper_is_one_annotation(rig: Rig) -> None:
+    rig.tools.set_tool(Tool.rll)
+    for point in ((0, 50), (40, 52), (80, 50)):
+        click(rig.tools, "IAP6m", point)
+    assert annotations(rig) == []  # clicks trace the line; nothing is written yet
+    assert rig.tools.finish()  # Return / double-click ends the line
+    assert rig.tools.rll_line == [(0.0, 50.0), (40.0, 52.0), (80.0, 50.0)]
+    assert rig.tools.preview is not None
+    assert len(rig.tools.preview.line_px) == 3
+    drag(rig.tools, "IAP6m", (40, 52), (40, 70))  # the caliper across the band
+    [annotation] = annotations(rig)
+    assert annotation.kind is AnnotationKind.RLL
+    assert annotation.points_px == (
+        (40.0, 52.0),
+        (40.0, 70.0),
+        (0.0, 50.0),
+        (40.0, 52.0),
+        (80.0, 50.0),
+    )
+    assert annotation.value_mm == pytest.approx(1.8)  # the caliper, at 0.1 mm/px
+    assert scores(rig)[("medial", "rll_width_mm")] == ("1.8", "measured")
+    assert len(rig.executed) == 1
+    assert rig.tools.rll_line is None
+    assert rig.tools.preview is None
+
+
+def test_rll_caliper_by_two_clicks_and_handle_drag_of_the_line(rig: Rig) -> None:
+    rig.tools.set_tool(Tool.rll)
+    click(rig.tools, "IAP6m", (0, 50))
+    click(rig.tools, "IAP6m", (80, 50))
+    assert rig.tools.finish()
+    click(rig.tools, "IAP6m", (30, 50))
+    assert annotations(rig) == []
+    click(rig.tools, "IAP6m", (30, 60))
+    [annotation] = annotations(rig)
+    assert len(annotation.points_px) == 4
+    # A line handle (index 3) drag is one MoveAnnotation; the width is unchanged.
+    assert rig.tools.begin_handle_drag(annotation.id, 3, "IAP6m")
+    rig.tools.end_handle_drag(80, 40)
+    [moved] = annotations(rig)
+    assert moved.points_px[3] == (80.0, 40.0)
+    assert moved.value_mm == pytest.approx(1.0)
+    assert len(rig.executed) == 2
+
+
+def test_escape_drops_the_rll_line_waiting_for_its_caliper(rig: Rig) -> None:
+    rig.tools.set_tool(Tool.rll)
+    click(rig.tools, "IAP6m", (0, 50))
+    click(rig.tools, "IAP6m", (80, 50))
+    assert rig.tools.finish()
+    assert rig.tools.cancel()
+    assert rig.tools.rll_line is None
+    drag(rig.tools, "IAP6m", (10, 10), (10, 20))  # a drag first: a caliper alone
+    [annotation] = annotations(rig)
+    assert len(annotation.points_px) == 2
+
+
+def test_auto_width_places_the_caliper_on_the_traced_line(rig: Rig) -> None:
+    # A fake measurement stands in for the profiles here (the real one is tested on a
+    # phantom image in tests/ui/test_auto_width.py): the tool's job is the command.
+    calls: list[tuple[str, list[list[float]]]] = []
+
+    def fake(image_code: str, line: object) -> list[list[float]] | None:
+        calls.append((image_code, [list(p) for p in line]))  # type: ignore[attr-defined]
+        return [[40.0, 50.0], [40.0, 63.0]] if len(calls) == 1 else [[20.0, 50.0], [20.0, 75.0]]
+
+    rig.tools.auto_caliper = fake
+    rig.tools.image_of = lambda _id: "IAP6m"
+    rig.tools.set_tool(Tool.rll)
+    assert not rig.tools.auto_width()  # nothing traced, nothing selected
+    click(rig.tools, "IAP6m", (0, 50))
+    click(rig.tools, "IAP6m", (80, 50))
+    rig.tools.finish()
+    assert rig.tools.auto_width()
+    [annotation] = annotations(rig)
+    assert annotation.points_px[:2] == ((40.0, 50.0), (40.0, 63.0))
+    assert calls[0] == ("IAP6m", [[0.0, 50.0], [80.0, 50.0]])
+    # On the selected RLL: the caliper moves (one command), the line stays.
+    assert rig.tools.selected == annotation.id
+    assert rig.tools.auto_width()
+    [moved] = annotations(rig)
+    assert moved.points_px[:2] == ((20.0, 50.0), (20.0, 75.0))
+    assert moved.points_px[2:] == ((0.0, 50.0), (80.0, 50.0))
+    assert len(rig.executed) == 2
+    rig.tools.auto_caliper = lambda _code, _line: None
+    with pytest.raises(SessionError, match="No radiolucent band"):
+        rig.tools.auto_width()
+
+
+@pytest.fixture(scope="module")
+def phantom_study(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from collarreader.study.phantom import generate_study
+
+    folder = tmp_path_factory.mktemp("phantom")
+    generate_study(folder, patients=1, seed=7, small=False, burned_in=0)
+    return folder
+
+
+def test_auto_rll_caliper_finds_the_true_width_on_a_full_size_phantom(
+    phantom_study: Path,
+) -> None:
+    import json
+
+    import numpy as np
+
+    from collarreader.imaging import load_radiograph
+    from collarreader.measure.geometry import line_length_px
+
+    truth = json.loads((phantom_study / "truth.json").read_text(encoding="utf-8"))
+    # Every zone with a radiolucent line of this study (0.0 mm zones have none).
+    zones = [
+        (name, zone_name, image, zone)
+        for name, image in truth["images"].items()
+        for zone_name, zone in image["zones"].items()
+        if zone["rll_width_mm"] > 0.5
+    ]
+    assert zones, "seed 7 has radiolucent lines on patient 1"
+    for name, zone_name, image, zone in zones:
+        radiograph = load_radiograph(phantom_study / name)
+        spacing = (radiograph.spacing.row_mm, radiograph.spacing.col_mm)  # type: ignore[union-attr]
+        # The reader traces the interface across the zone (a little inside its ends).
+        (x0, y0), (x1, y1) = zone["interface_px"]
+        line = [
+            [x0 + 0.1 * (x1 - x0), y0 + 0.1 * (y1 - y0)],
+            [x1 - 0.1 * (x1 - x0), y1 - 0.1 * (y1 - y0)],
+        ]
+        caliper = auto_rll_caliper(
+            radiograph.pixels,
+            line,
+            invert=radiograph.photometric == "MONOCHROME1",
+            spacing_mm=spacing,
+        )
+        assert caliper is not None, f"{name} {zone_name}: no band found"
+        width_px = line_length_px(*caliper)
+        tolerance_px = 0.1 * image["px_per_mm"]  # 0.1 mm in the object plane
+        assert abs(width_px - zone["rll_width_px"]) <= tolerance_px, (name, zone_name, width_px)
+        # The caliper crosses the line near perpendicular (it follows the profile normal).
+        direction = np.subtract(line[1], line[0])
+        across = np.subtract(caliper[1], caliper[0])
+        cosine = abs(float(np.dot(direction, across))) / (
+            float(np.hypot(*direction)) * float(np.hypot(*across))
+        )
+        assert cosine < 0.05
+
+
+def test_auto_rll_caliper_finds_nothing_where_bone_bridges(phantom_study: Path) -> None:
+    import json
+
+    from collarreader.imaging import load_radiograph
+
+    truth = json.loads((phantom_study / "truth.json").read_text(encoding="utf-8"))
+    name, zone = next(
+        (name, zone)
+        for name, image in truth["images"].items()
+        for zone in image["zones"].values()
+        if zone["rll_width_mm"] == 0.0 and zone["bridging_extent_pct"] == 100.0
+    )
+    radiograph = load_radiograph(phantom_study / name)
+    caliper = auto_rll_caliper(
+        radiograph.pixels, zone["interface_px"], invert=radiograph.photometric == "MONOCHROME1"
+    )
+    assert caliper is None

@@ -25,6 +25,14 @@ Measured values
     measuring annotation. Derived fields (``rll_grade``) are recomputed with the protocol's
     rule and stored with ``source="derived"``.
 
+Radiolucent line geometry (``rll`` annotations)
+    ``points_px`` is ``[caliper_a, caliper_b, line_0, line_1, …]``: the first two points are
+    the width caliper (its length is the annotation's value, the RLL width), the rest, when
+    present (two or more points), the polyline traced along the radiolucent line at the
+    collar–bone interface. A two-point ``rll`` is a caliper without a traced line (as older
+    readings stored it); three points are refused. :func:`rll_points`,
+    :func:`rll_caliper_px` and :func:`rll_line_px` build and split this layout.
+
 Override rule
     A value the reader sets (:class:`SetScore`) is ``source="entered"`` and is never changed by
     a measurement, even on a field a tool measures. Clearing it (:class:`ClearScore`) hands the
@@ -77,7 +85,11 @@ __all__ = [
     "Submit",
     "cases_from_reading_set",
     "format_value",
+    "measured_points_px",
     "parse_value",
+    "rll_caliper_px",
+    "rll_line_px",
+    "rll_points",
     "score_target",
 ]
 
@@ -323,13 +335,59 @@ def _restore(tx: Transaction, change: Change, *, forward: bool, text: str) -> No
     )
 
 
+def rll_points(
+    caliper_px: Sequence[Sequence[float]], line_px: Sequence[Sequence[float]] = ()
+) -> list[list[float]]:
+    """The ``points_px`` of an ``rll`` annotation: caliper (two points), then the traced line.
+
+    Parameters
+    ----------
+    caliper_px : the two ends of the width caliper, pixel (x=column, y=row)
+    line_px : the polyline along the radiolucent line (none, or two or more points)
+    """
+    caliper = [[float(x), float(y)] for x, y in caliper_px]
+    line = [[float(x), float(y)] for x, y in line_px]
+    if len(caliper) != 2 or len(line) == 1:
+        message = (
+            f"An RLL needs a two-point caliper and no line or a line of 2+ points, not "
+            f"{len(caliper)} and {len(line)} points."
+        )
+        raise SessionError(message)
+    return caliper + line
+
+
+def rll_caliper_px(points_px: Sequence[Sequence[float]]) -> list[list[float]]:
+    """The width caliper (first two points) of an ``rll`` annotation's points."""
+    return [[float(x), float(y)] for x, y in list(points_px)[:2]]
+
+
+def rll_line_px(points_px: Sequence[Sequence[float]]) -> list[list[float]]:
+    """The traced line of an ``rll`` annotation's points (empty for a caliper alone)."""
+    return [[float(x), float(y)] for x, y in list(points_px)[2:]]
+
+
+def measured_points_px(
+    kind: AnnotationKind | str, points_px: Sequence[Sequence[float]]
+) -> list[list[float]]:
+    """The points whose polyline length is the annotation's value (an RLL's caliper)."""
+    if AnnotationKind(kind) is AnnotationKind.RLL:
+        return rll_caliper_px(points_px)
+    return [[float(x), float(y)] for x, y in points_px]
+
+
 def _check_points(kind: AnnotationKind, points_px: Sequence[Sequence[float]]) -> list[list[float]]:
     try:
         array = as_points_px(points_px, minimum=2)
     except ValueError as error:
         message = f"{kind}: {error}"
         raise SessionError(message) from error
-    if kind in _CALIPERS and array.shape[0] != 2:
+    if kind is AnnotationKind.RLL and array.shape[0] == 3:
+        message = (
+            "An RLL is a two-point width caliper, optionally followed by the traced line "
+            "(2+ points); 3 points cannot be split that way."
+        )
+        raise SessionError(message)
+    if kind in _CALIPERS and kind is not AnnotationKind.RLL and array.shape[0] != 2:
         message = f"A {kind} caliper has exactly two points, not {array.shape[0]}."
         raise SessionError(message)
     return [[float(x), float(y)] for x, y in array]
@@ -356,8 +414,11 @@ def _measurement(
     image_id: str,
     image_code: str,
     points_px: list[list[float]],
+    *,
+    kind: AnnotationKind | str,
 ) -> dict[str, Any]:
     """Spacing columns and values of an annotation on ``image_id`` with these points."""
+    points_px = measured_points_px(kind, points_px)
     calibration = tx.rows("calibrations", reading_id=context.reading_id, image_id=image_id)
     value_px = polyline_length_px(points_px)
     if calibration:
@@ -439,7 +500,14 @@ class AddAnnotation(Command):
                 "zone": self.zone,
                 "points_px": self.points_px,
                 "created_at": tx.at,
-                **_measurement(tx, self.context, image_id, self.image.image_code, self.points_px),
+                **_measurement(
+                    tx,
+                    self.context,
+                    image_id,
+                    self.image.image_code,
+                    self.points_px,
+                    kind=self.kind,
+                ),
             },
         )
         refresh_measured(tx, self.context, repository)
@@ -459,11 +527,12 @@ class MoveAnnotation(Command):
 
     def _do(self, tx: Transaction, repository: Repository) -> None:
         before = _own_annotation(tx, self.context, self.annotation_id)
-        points = _check_points(AnnotationKind(before["kind"]), self.points_px)
+        kind = AnnotationKind(before["kind"])
+        points = _check_points(kind, self.points_px)
         image_code = repository.image_code(before["image_id"])
         changes = {
             "points_px": points,
-            **_measurement(tx, self.context, before["image_id"], image_code, points),
+            **_measurement(tx, self.context, before["image_id"], image_code, points, kind=kind),
         }
         tx.update("annotations", self.annotation_id, changes, before=before)
         refresh_measured(tx, self.context, repository)
@@ -712,7 +781,7 @@ class Calibrate(Command):
             message = f"The known size must be a positive length in mm, not {known_size_mm}."
             raise SessionError(message)
         self.known_size_mm = float(known_size_mm)
-        self.points_px = _check_points(AnnotationKind.RLL, points_px)  # exactly two points
+        self.points_px = _check_points(AnnotationKind.CORTICAL_CALIPER, points_px)  # two points
         self.length_px = polyline_length_px(self.points_px)
         if self.length_px < 1.0:
             message = "The calibration line is shorter than one pixel; draw it across the object."
@@ -757,7 +826,12 @@ class Calibrate(Command):
             "annotations", reading_id=self.context.reading_id, image_id=image_id
         ):
             changes = _measurement(
-                tx, self.context, image_id, self.image.image_code, annotation["points_px"]
+                tx,
+                self.context,
+                image_id,
+                self.image.image_code,
+                annotation["points_px"],
+                kind=annotation["kind"],
             )
             tx.update("annotations", annotation["id"], changes, before=annotation)
         refresh_measured(tx, self.context, repository)

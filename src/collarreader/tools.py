@@ -10,9 +10,15 @@ way: the controller only keeps a :class:`Preview` for the view to draw.
 Gestures
     - drag (press, moves, release more than :attr:`ToolController.min_drag_px` away): a
       straight line from press to release; for every tool.
-    - clicks: each click adds a point. Two-point tools (calibration, RLL caliper, cortical
-      caliper) finish at the second click; polyline tools (interface line, bridged segment)
-      finish with :meth:`ToolController.finish` (double-click or Return in the GUI).
+    - clicks: each click adds a point. Two-point tools (calibration, cortical caliper)
+      finish at the second click; polyline tools (interface line, bridged segment) finish
+      with :meth:`ToolController.finish` (double-click or Return in the GUI).
+    - radiolucent line (RLL): clicks trace the line along the collar–bone interface,
+      :meth:`ToolController.finish` ends it; then the width caliper is dragged (or clicked,
+      two points) across the lucent band — or placed by :meth:`ToolController.auto_width`
+      from intensity profiles (:func:`auto_rll_caliper`) — and ONE annotation holding line
+      and caliper is added (layout: :func:`collarreader.session.rll_points`). A drag before
+      any line point is a caliper alone.
     - a handle of an existing annotation: :meth:`ToolController.begin_handle_drag`, moves,
       :meth:`ToolController.end_handle_drag` → one :class:`~collarreader.session.MoveAnnotation`
       on release only (a drag is one undo step).
@@ -23,11 +29,15 @@ function in tests): dialogs stay out of the tool and out of the commands.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol as TypingProtocol
+
+import numpy as np
+import numpy.typing as npt
 
 from collarreader.errors import SessionError
 from collarreader.model import AnnotationKind
@@ -39,6 +49,8 @@ from collarreader.session import (
     MoveAnnotation,
     ReadingContext,
     RelabelZone,
+    rll_line_px,
+    rll_points,
 )
 
 __all__ = [
@@ -49,6 +61,7 @@ __all__ = [
     "Preview",
     "Tool",
     "ToolController",
+    "auto_rll_caliper",
     "tool_kind",
 ]
 
@@ -129,14 +142,113 @@ class Preview:
     kind: AnnotationKind
     points_px: list[tuple[float, float]] = field(default_factory=list)
     annotation_id: str | None = None  # set while a handle of this annotation is dragged
+    line_px: list[tuple[float, float]] = field(default_factory=list)
+    """An RLL's finished line while its caliper is being drawn (``points_px``)."""
 
 
 AskSize = Callable[[float], CalibrationAnswer | None]
 """Drawn length in pixels → the known size, or None when the reader cancels."""
 
+AutoCaliper = Callable[[str, Sequence[Sequence[float]]], list[list[float]] | None]
+"""(image code, traced line px) → the widest caliper's two points, or None (no band found)."""
+
+AUTO_SEARCH_MM = 3.0
+"""The band's bottom is looked for within this distance of the traced line."""
+AUTO_MARGIN_MM = 2.5
+"""Each profile runs this much further, to reach the collar's and the bone's plateaux."""
+AUTO_WINDOW_MM = 1.5
+"""Profiles are averaged over stretches this long along the line (noise)."""
+_FALLBACK_MM_PER_PX = 0.14  # an uncalibrated DX detector's usual pixel, for the distances
+
+
+def auto_rll_caliper(
+    pixels: npt.ArrayLike,
+    line_px: Sequence[Sequence[float]],
+    *,
+    invert: bool = False,
+    spacing_mm: tuple[float, float] | None = None,
+) -> list[list[float]] | None:
+    """The width caliper at the widest point of the radiolucent band along a traced line.
+
+    Each segment of the line is scanned with :func:`collarreader.measure.profile.scan_gap_along`
+    (profiles perpendicular to the segment, averaged over stretches of
+    :data:`AUTO_WINDOW_MM`); the stretch with the widest band is then measured again with
+    the blurred-step fit of :func:`~collarreader.measure.profile.measure_gap_along`, and the
+    caliper joins the band's two edges along the profile normal at that stretch's centre.
+
+    Parameters
+    ----------
+    pixels : the image, ``pixels[y, x]``, as stored (after the Modality LUT)
+    line_px : the traced line, ``(N, 2)`` pixel (x=column, y=row), ``N >= 2``
+    invert : True for MONOCHROME1 pixels (a radiolucent band must be low values)
+    spacing_mm : ``(row_mm, col_mm)`` to size the search in mm; None: ~0.14 mm pixels
+
+    Returns
+    -------
+    list of two [x, y] points, or None when no band is found along the line
+    """
+    from collarreader.measure.geometry import as_points_px
+    from collarreader.measure.profile import GapMethod, measure_gap_along, scan_gap_along
+
+    image = np.asarray(pixels)
+    line = as_points_px(line_px, minimum=2)
+    mm_per_px = min(spacing_mm) if spacing_mm else _FALLBACK_MM_PER_PX
+    search = AUTO_SEARCH_MM / mm_per_px
+    half = search + AUTO_MARGIN_MM / mm_per_px
+    window = max(6.0, AUTO_WINDOW_MM / mm_per_px)
+    best: tuple[float, npt.NDArray[np.float64], npt.NDArray[np.float64], float] | None = None
+    for p0, p1 in itertools.pairwise(line):
+        length = float(np.hypot(*(p1 - p0)))
+        if length < window:
+            continue
+        scan = scan_gap_along(
+            image,
+            p0,
+            p1,
+            half_length_px=half,
+            window_px=window,
+            stride_px=window / 2,
+            search_px=(-search, search),
+            invert=invert,
+        )
+        for along, width in zip(scan.along_px, scan.widths_px, strict=True):
+            if np.isfinite(width) and (best is None or width > best[0]):
+                best = (float(width), p0, p1, float(along))
+    if best is None:
+        return None
+    _width, p0, p1, along = best
+    direction = (p1 - p0) / float(np.hypot(*(p1 - p0)))
+    centre = p0 + direction * along
+    a, b = centre - direction * window / 2, centre + direction * window / 2
+    found = None
+    for method in (GapMethod.FIT, GapMethod.HALF_MAX):
+        found = measure_gap_along(
+            image,
+            a,
+            b,
+            half_length_px=half,
+            search_px=(-search, search),
+            invert=invert,
+            method=method,
+        )
+        if found is not None:
+            break
+    if found is None:
+        return None
+    normal = np.asarray(found.normal_px, dtype=np.float64)
+    low = centre + normal * found.low_edge_px
+    high = centre + normal * found.high_edge_px
+    return [[float(low[0]), float(low[1])], [float(high[0]), float(high[1])]]
+
 
 def _no_size(_length_px: float) -> CalibrationAnswer | None:
     return None
+
+
+_NO_BAND = (
+    "No radiolucent band was found along the traced line; place the caliper by hand "
+    "(drag it across the band)."
+)
 
 
 class ToolController:
@@ -160,11 +272,17 @@ class ToolController:
         *,
         ask_size: AskSize = _no_size,
         points_of: Callable[[str], Sequence[Sequence[float]] | None] = lambda _id: None,
+        auto_caliper: AutoCaliper | None = None,
     ) -> None:
         self._context = context
         self._execute = execute
         self.ask_size = ask_size
         self.points_of = points_of
+        self.auto_caliper = auto_caliper
+        self.image_of: Callable[[str], str | None] | None = None
+        """Annotation id → its image code (for :meth:`auto_width` on a selection)."""
+        self.kind_of: Callable[[str], AnnotationKind | None] | None = None
+        """Annotation id → its kind (so a handle drag previews an RLL's line and caliper)."""
         self.tool = Tool.none
         self.read_only = False
         self.selected: str | None = None
@@ -173,6 +291,7 @@ class ToolController:
         self._clicks: list[tuple[float, float]] = []
         self._handle: tuple[str, int, list[list[float]]] | None = None
         self._zones: dict[str, str] = {}
+        self._rll_line: tuple[str, list[tuple[float, float]]] | None = None
 
     # ---------------------------------------------------------------- state
 
@@ -188,7 +307,13 @@ class ToolController:
         self._press = None
         self._clicks = []
         self._handle = None
+        self._rll_line = None
         return busy
+
+    @property
+    def rll_line(self) -> list[tuple[float, float]] | None:
+        """The finished RLL line waiting for its caliper (None otherwise)."""
+        return None if self._rll_line is None else list(self._rll_line[1])
 
     @property
     def busy(self) -> bool:
@@ -226,10 +351,11 @@ class ToolController:
             return
         kind = _KIND_OF_TOOL[self.tool]
         point = (float(event.x_px), float(event.y_px))
-        if self._clicks and (self.preview is None or self.preview.image_code != image_code):
+        busy_on = self.preview.image_code if self.preview is not None else None
+        if (self._clicks or self._rll_line is not None) and busy_on != image_code:
             self.cancel()  # a click on another image starts over
         self._press = (image_code, *point)
-        self.preview = Preview(image_code, kind, [*self._clicks, point])
+        self.preview = Preview(image_code, kind, [*self._clicks, point], line_px=self._line())
 
     def move(self, image_code: str, event: PointerLike) -> None:
         """Pointer move (dragging, or hovering while clicking points)."""
@@ -253,27 +379,92 @@ class ToolController:
             return
         point = (float(event.x_px), float(event.y_px))
         dragged = math.hypot(point[0] - x0, point[1] - y0) >= self.min_drag_px
+        line = self._line()
         if dragged and not self._clicks:
-            self._commit(image_code, [(x0, y0), point])
+            self._commit(image_code, [(x0, y0), point], line)
             return
         self._clicks.append(point if dragged else (x0, y0))
-        two_point = self.tool not in _POLYLINE_TOOLS
+        # Two-point tools, and an RLL's caliper once its line is drawn, end at two clicks.
+        two_point = self.tool not in (*_POLYLINE_TOOLS, Tool.rll) or self._rll_line is not None
         if two_point and len(self._clicks) >= 2:
-            self._commit(image_code, self._clicks)
+            self._commit(image_code, self._clicks, line)
             return
-        self.preview = Preview(image_code, _KIND_OF_TOOL[self.tool], list(self._clicks))
+        self.preview = Preview(
+            image_code, _KIND_OF_TOOL[self.tool], list(self._clicks), line_px=line
+        )
+
+    def _line(self) -> list[tuple[float, float]]:
+        return [] if self._rll_line is None else list(self._rll_line[1])
 
     def finish(self) -> bool:
-        """Finish a clicked polyline (double-click or Return); True when one was committed."""
+        """Finish a clicked polyline (double-click or Return); True when one was finished.
+
+        For the RLL tool this ends the traced line; the caliper comes next.
+        """
         preview = self.preview
         if preview is None or len(self._clicks) < 2:
             return False
+        if self.tool is Tool.rll and self._rll_line is None:
+            line = list(self._clicks)
+            image_code = preview.image_code
+            self._clicks = []
+            self._press = None
+            self._rll_line = (image_code, line)
+            self.preview = Preview(image_code, AnnotationKind.RLL, [], line_px=list(line))
+            return True
         self._commit(preview.image_code, self._clicks)
         return True
 
-    def _commit(self, image_code: str, points: Sequence[tuple[float, float]]) -> None:
+    def auto_width(self) -> bool:
+        """Place the RLL caliper from intensity profiles along the traced line.
+
+        Works on the line waiting for its caliper (adds the annotation) or on the selected
+        RLL annotation that has a line (moves its caliper, one undo step). True when a
+        caliper was placed; :class:`SessionError` when no band is found.
+        """
+        if self.auto_caliper is None or self.read_only or self._context() is None:
+            return False
+        if self._rll_line is not None:
+            image_code, line = self._rll_line
+            caliper = self.auto_caliper(image_code, line)
+            if caliper is None:
+                raise SessionError(_NO_BAND)
+            tool = self.tool
+            self.tool = Tool.rll
+            try:
+                self._commit(image_code, [(x, y) for x, y in caliper], line)
+            finally:
+                self.tool = tool
+            return True
+        points = self.points_of(self.selected) if self.selected is not None else None
+        context = self._context()
+        if points is None or context is None or self.selected is None:
+            return False
+        line_px = rll_line_px(points)
+        if len(line_px) < 2:
+            return False
+        code = self._image_of(self.selected)
+        if code is None:
+            return False
+        caliper = self.auto_caliper(code, line_px)
+        if caliper is None:
+            raise SessionError(_NO_BAND)
+        self._execute(MoveAnnotation(context, self.selected, rll_points(caliper, line_px)))
+        return True
+
+    def _image_of(self, annotation_id: str) -> str | None:
+        return self.image_of(annotation_id) if self.image_of is not None else None
+
+    def _commit(
+        self,
+        image_code: str,
+        points: Sequence[tuple[float, float]],
+        line: Sequence[tuple[float, float]] = (),
+    ) -> None:
         tool = self.tool
         points_px = [[x, y] for x, y in points]
+        if tool is Tool.rll:
+            points_px = rll_points(points_px[:2], [[x, y] for x, y in line])
         self.cancel()
         context = self._context()
         if context is None or tool is Tool.none:
@@ -316,9 +507,10 @@ class ToolController:
         self.selected = annotation_id
         copy = [[float(x), float(y)] for x, y in points]
         self._handle = (annotation_id, index, copy)
+        kind = self.kind_of(annotation_id) if self.kind_of is not None else None
         self.preview = Preview(
             image_code,
-            AnnotationKind.RLL,  # the kind is cosmetic for a handle preview
+            kind or AnnotationKind.CORTICAL_CALIPER,
             [(x, y) for x, y in copy],
             annotation_id=annotation_id,
         )

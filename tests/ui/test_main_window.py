@@ -11,7 +11,9 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from pytestqt.qtbot import QtBot
 from sqlalchemy import select
 
+from collarreader.db.engine import open_database
 from collarreader.db.models import AuditEvent
+from collarreader.db.repository import Repository
 from collarreader.errors import ReadingSetError
 from collarreader.protocol import FieldType, Scope, load_protocol
 from collarreader.study.phantom import generate_study
@@ -299,3 +301,46 @@ def test_panel_is_built_from_another_protocol(
         for key in zone_fields:
             assert (zone.key, key) in keys
     assert window.zone_box.count() == len(protocol.zones_for(window.grid.views[0]))
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_active_reading_time_per_case_pauses_on_switch_and_focus_loss(
+    qtbot: QtBot, tmp_path: Path, setdir: Path
+) -> None:
+    clock = FakeClock()
+    reader = open_reader(setdir, "A", tmp_path / "A.sqlite", clock=clock)
+    qtbot.addWidget(reader.window)
+    window = reader.window
+    app = QtWidgets.QApplication.instance()
+    assert isinstance(app, QtWidgets.QApplication)
+    try:
+        window.show()
+        window.start()
+        first, second = window.cases[0].case_code, window.cases[1].case_code
+        assert window.case is not None
+        assert window.case.case_code == first
+        clock.now = 12.0
+        window.step_case(1)  # leaving the case writes its 12 s
+        clock.now = 20.0
+        app.applicationStateChanged.emit(QtCore.Qt.ApplicationState.ApplicationInactive)
+        clock.now = 500.0  # the reader is away: not counted
+        app.applicationStateChanged.emit(QtCore.Qt.ApplicationState.ApplicationActive)
+        clock.now = 503.0
+        window.step_case(-1)
+        clock.now = 510.0
+    finally:
+        reader.close()  # writes the open case's time
+    check = open_database(tmp_path / "A.sqlite")
+    try:
+        times = {r.case_code: r.active_seconds for r in Repository(check).readings()}
+    finally:
+        check.close()
+    assert times[first] == pytest.approx(12.0 + 7.0)
+    assert times[second] == pytest.approx(8.0 + 3.0)

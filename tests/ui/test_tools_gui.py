@@ -186,3 +186,74 @@ def test_escape_cancels_then_leaves_the_tool(reader: Reader, mouse: Mouse) -> No
     window.action("tool_none").trigger()
     assert window.tools.tool is Tool.none
     assert not ap(window).tool_active
+
+
+# A popup menu on the offscreen platform: it cannot raise or grab the keyboard (harmless).
+@pytest.mark.qt_log_ignore(
+    "This plugin does not support raise", "This plugin does not support grabbing the keyboard"
+)
+def test_right_click_on_a_handle_opens_the_zone_menu(
+    reader: Reader, mouse: Mouse, qtbot: QtBot
+) -> None:
+    window = reader.window
+    window.set_tool(Tool.rll)
+    viewport = ap(window)
+    drag_px(mouse, viewport, (100, 120), (100, 140))
+    window.set_tool(Tool.none)
+    [before] = annotations(window)
+    assert before.zone == "medial"
+    handle = window.overlays[0].handles[0]
+    at = QtCore.QPointF(viewport.graphics_view.mapFromScene(handle.scenePos()))
+    window_before = viewport.display_window
+    mouse.click(viewport, at, QtCore.Qt.MouseButton.RightButton)
+    menu = window.context_menu
+    assert menu is not None
+    qtbot.waitUntil(menu.isVisible)
+    names = [a.objectName() for a in menu.actions() if a.objectName()]
+    assert names == ["zone_medial", "zone_lateral", "delete"]
+    checked = [a.objectName() for a in menu.actions() if a.isChecked()]
+    assert checked == ["zone_medial"]
+    next(a for a in menu.actions() if a.objectName() == "zone_lateral").trigger()
+    menu.close()
+    [after] = annotations(window)
+    assert after.zone == "lateral"
+    assert viewport.display_window == window_before  # the right click set no window
+    window.action("undo").trigger()  # the relabel is one undo step
+    assert annotations(window)[0].zone == "medial"
+
+
+def test_right_drag_off_the_annotations_still_sets_the_window(reader: Reader, mouse: Mouse) -> None:
+    window = reader.window
+    window.set_tool(Tool.rll)
+    viewport = ap(window)
+    drag_px(mouse, viewport, (100, 120), (100, 140))
+    before = viewport.display_window
+    right = QtCore.Qt.MouseButton.RightButton
+    mouse.drag(viewport, mouse.point(viewport, 40, 40), mouse.point(viewport, 90, 60), right)
+    assert viewport.display_window != before
+    assert window.context_menu is None
+
+
+def test_rll_traced_by_clicks_then_caliper_and_automatic_width(
+    reader: Reader, mouse: Mouse
+) -> None:
+    window = reader.window
+    viewport = ap(window)
+    window.set_tool(Tool.rll)
+    for point in ((60, 100), (90, 100), (120, 100)):
+        mouse.click(viewport, mouse.point(viewport, *point))
+    window.action("finish_line").trigger()  # Return ends the traced line
+    assert window.tools.rll_line is not None
+    drag_px(mouse, viewport, (90, 100), (90, 108))
+    [row] = annotations(window)
+    assert len(row.points_px) == 5
+    assert close_to(row.points_px[2:], [(60, 100), (90, 100), (120, 100)])
+    # Handles on every point: two caliper ends and three line points.
+    assert sorted(h.index for h in window.overlays[0].handles) == [0, 1, 2, 3, 4]
+    # W on the selected RLL: the band is measured from profiles (this small synthetic
+    # phantom may or may not show one; either way the reader is told and nothing breaks).
+    count = window.undo_adapter.stack.count()  # type: ignore[union-attr]
+    window.action("auto_width").trigger()
+    stack_count = window.undo_adapter.stack.count()  # type: ignore[union-attr]
+    assert stack_count in (count, count + 1)
+    assert window.statusBar().currentMessage() != ""

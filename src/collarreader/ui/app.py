@@ -7,14 +7,17 @@
 - pyqtgraph told that arrays are (row, column) and to draw without antialiasing (a
   radiograph's pixels must not be smoothed);
 - a dark Fusion style: a reading room is dim and a bright frame around a radiograph hurts
-  the reader's contrast perception.
+  the reader's contrast perception;
+- a Qt message handler that drops exactly one harmless message of the offscreen platform
+  ("This plugin does not support propagateSizeHints()", printed for every window shown
+  offscreen) and passes every other message on unchanged.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
@@ -48,6 +51,38 @@ _DISABLED_COLOURS = {
     QtGui.QPalette.ColorRole.ButtonText: "#6e6e6e",
     QtGui.QPalette.ColorRole.HighlightedText: "#9a9a9a",
 }
+
+
+DROPPED_MESSAGES = frozenset({"This plugin does not support propagateSizeHints()"})
+"""Qt messages that say nothing to a user (the offscreen platform's size-hint notice)."""
+
+MessageHandler = Callable[[QtCore.QtMsgType, QtCore.QMessageLogContext, str], None]
+_previous_handler: MessageHandler | None = None
+_handler_installed = False
+
+
+def _message_handler(
+    kind: QtCore.QtMsgType, context: QtCore.QMessageLogContext, message: str
+) -> None:
+    if message in DROPPED_MESSAGES:
+        return
+    if _previous_handler is not None:
+        _previous_handler(kind, context, message)
+    else:  # Qt's default handler: the message on stderr
+        print(message, file=sys.stderr, flush=True)  # noqa: T201
+
+
+def install_message_filter() -> None:
+    """Drop :data:`DROPPED_MESSAGES`, passing every other Qt message to the previous handler.
+
+    Installed once; test frameworks that install their own handler later (pytest-qt)
+    still see every message.
+    """
+    global _previous_handler, _handler_installed  # noqa: PLW0603 - one process-wide handler
+    if _handler_installed:
+        return
+    _previous_handler = QtCore.qInstallMessageHandler(_message_handler)
+    _handler_installed = True
 
 
 def needs_offscreen(environ: Mapping[str, str] | None = None, platform: str | None = None) -> bool:
@@ -117,6 +152,7 @@ def create_application(argv: Sequence[str] | None = None) -> QtWidgets.QApplicat
         QtGui.QGuiApplication.setHighDpiScaleFactorRoundingPolicy(
             QtCore.Qt.HighDpiScaleFactorRoundingPolicy.PassThrough
         )
+        install_message_filter()
         app = QtWidgets.QApplication(list(argv) if argv is not None else sys.argv[:1])
         app.setApplicationName(APPLICATION_NAME)
         app.setOrganizationName(APPLICATION_NAME)

@@ -7,12 +7,15 @@ Steps (each reused when the work folder already has it, so a second run is fast)
 3. the reader as ``demo`` on ``WORKDIR/demo.sqlite``.
 
 With ``--screenshot`` — or when there is no display (no ``DISPLAY``/``WAYLAND_DISPLAY``, or
-``QT_QPA_PLATFORM=offscreen``) — the window is rendered offscreen on a fresh
-``WORKDIR/screenshot.sqlite``: the first case is opened, a few demonstration measurements
-are placed through the same session commands a reader's gestures make (a calibration across
-the 25 mm ball, an interface line, a bridged segment and an RLL caliper, positioned from the
-phantom's truth via the key — only this demo may look at the key), the PNG is written
-(default ``WORKDIR/demo.png``) and the function returns 0.
+``QT_QPA_PLATFORM=offscreen``) — the window is rendered on a fresh
+``WORKDIR/screenshot.sqlite`` (offscreen, unless ``QT_QPA_PLATFORM`` names another platform,
+e.g. ``xcb`` under Xvfb): the case with the widest radiolucent line is opened, a few
+demonstration measurements are placed through the same session commands a reader's gestures
+make (a calibration across the 25 mm ball, the zone's interface line and bridged segment,
+and the radiolucent line traced along the interface with its width caliper placed by the
+semi-automatic profile measurement — the phantom's truth, via the key, only says where;
+only this demo may look at the key), the PNG is written (default ``WORKDIR/demo.png``) and
+the function returns 0.
 """
 
 from __future__ import annotations
@@ -62,11 +65,10 @@ def ensure_study(workdir: Path, *, small: bool = False, patients: int = _PATIENT
 def _wants_offscreen(screenshot: Path | None) -> bool:
     from collarreader.ui.app import needs_offscreen
 
-    return (
-        screenshot is not None
-        or needs_offscreen()
-        or os.environ.get("QT_QPA_PLATFORM") == "offscreen"
-    )
+    platform = os.environ.get("QT_QPA_PLATFORM")
+    # A screenshot renders offscreen unless a platform was chosen explicitly (CI runs the
+    # demo under Xvfb with QT_QPA_PLATFORM=xcb to check the real window system path).
+    return needs_offscreen() or platform == "offscreen" or (screenshot is not None and not platform)
 
 
 def run_demo(workdir: str | Path | None = None, screenshot: str | Path | None = None) -> int:
@@ -145,39 +147,53 @@ def write_screenshot(
     return png
 
 
-def _truth_for_case(workdir: Path, case_code: str) -> dict[str, dict[str, Any]]:
+def _truth_by_image(workdir: Path) -> dict[str, dict[str, Any]]:
     """Image code → the phantom's truth for that image (via the key; demo only)."""
     key = json.loads((workdir / "key.json").read_text(encoding="utf-8"))
     truth = json.loads((workdir / "phantom" / "truth.json").read_text(encoding="utf-8"))
-    result = {}
-    for code, entry in key["images"].items():
-        if entry["case_code"] == case_code and entry["source"] in truth["images"]:
-            result[code] = truth["images"][entry["source"]]
-    return result
+    return {
+        code: truth["images"][entry["source"]]
+        for code, entry in key["images"].items()
+        if entry["source"] in truth["images"]
+    }
+
+
+def _widest_rll(window: Any, truth: dict[str, dict[str, Any]]) -> tuple[Any, Any, str] | None:
+    """(case, image, zone) with the widest true radiolucent line in the worklist."""
+    best: tuple[float, Any, Any, str] | None = None
+    for case in window.cases:
+        for image in case.images:
+            for zone, state in truth.get(image.image_code, {}).get("zones", {}).items():
+                width = float(state["rll_width_mm"])
+                if best is None or width > best[0]:
+                    best = (width, case, image, zone)
+    return None if best is None else best[1:]
 
 
 def place_demo_annotations(window: Any, workdir: Path) -> None:
-    """A calibration, interface line, bridged segment and RLL caliper on the first case."""
-    from collarreader.session import AddAnnotation, Calibrate
+    """Open the case with the widest radiolucent line and measure it as a reader would.
+
+    A calibration across the 25 mm ball, the zone's interface line, its bridged segment,
+    and the radiolucent line traced along the unbridged interface with its width caliper
+    placed by the semi-automatic profile measurement (the phantom's truth only says where
+    to look; the width is measured from the pixels).
+    """
+    from collarreader.session import AddAnnotation, Calibrate, rll_points
     from collarreader.tools import BALL_DIAMETER_MM
 
-    session = window.session
-    context = session.context
-    case = window.case
-    if context is None or case is None:
+    truth = _truth_by_image(workdir)
+    found = _widest_rll(window, truth)
+    if found is None:
         return
-    truth = _truth_for_case(workdir, case.case_code)
-    order = list(window.grid.timepoints)
-    ap_images = [i for i in case.images if i.view == "AP" and i.image_code in truth]
-    ap_images.sort(key=lambda i: order.index(i.timepoint) if i.timepoint in order else 99)
-    if not ap_images:
+    case, target, zone = found
+    if window.case is None or window.case.case_code != case.case_code:
+        window.open_case(case.case_code)
+    context = window.session.context
+    if context is None:
         return
-    # The AP image and zone with the widest radiolucent line (the first image on a tie).
-    target, zone = max(
-        ((i, z) for i in ap_images for z in truth[i.image_code]["zones"]),
-        key=lambda pair: truth[pair[0].image_code]["zones"][pair[1]]["rll_width_px"],
-    )
-    balls = [i for i in case.images if i.image_code in truth and truth[i.image_code].get("ball")]
+    image_truth = truth[target.image_code]
+    state = image_truth["zones"][zone]
+    balls = [i for i in case.images if truth.get(i.image_code, {}).get("ball")]
     ball_image = next((i for i in balls if i.image_code == target.image_code), None) or (
         balls[0] if balls else None
     )
@@ -194,8 +210,6 @@ def place_demo_annotations(window: Any, workdir: Path) -> None:
                 "ball",
             )
         )
-    image_truth = truth[target.image_code]
-    state = image_truth["zones"][zone]
     window._execute(
         AddAnnotation(context, target.image_code, "interface_line", state["interface_px"], zone)
     )
@@ -203,32 +217,35 @@ def place_demo_annotations(window: Any, workdir: Path) -> None:
         window._execute(
             AddAnnotation(context, target.image_code, "bridged_segment", state["bridged_px"], zone)
         )
-    (x0, y0), (x1, y1) = state["interface_px"][0], state["interface_px"][-1]
-    mx, my = (x0 + x1) / 2, (y0 + y1) / 2
-    tx, ty = image_truth["axis"]["toward_collar"]
-    half = max(state["rll_width_px"], 1.0) / 2
+    line = state["unbridged_px"] or state["interface_px"]
+    window.refresh()  # the calibration is known to the semi-automatic width
+    caliper = window._auto_caliper(target.image_code, line)
+    if caliper is None:  # no band visible: a caliper from the truth, across the gap
+        (x0, y0), (x1, y1) = line[0], line[-1]
+        length = max(((x1 - x0) ** 2 + (y1 - y0) ** 2) ** 0.5, 1e-9)
+        nx, ny = (y1 - y0) / length, -(x1 - x0) / length  # into the collar
+        mx, my = (x0 + x1) / 2, (y0 + y1) / 2
+        width = max(state["rll_width_px"], 1.0)
+        caliper = [[mx, my], [mx - nx * width, my - ny * width]]
     window._execute(
-        AddAnnotation(
-            context,
-            target.image_code,
-            "rll",
-            [[mx - tx * half, my - ty * half], [mx + tx * half, my + ty * half]],
-            zone,
-        )
+        AddAnnotation(context, target.image_code, "rll", rll_points(caliper, line), zone)
     )
-    # Zoom the AP row onto the collar so the measurements can be seen (about 45 mm wide).
-    index = window.grid.index_of("AP", target.timepoint)
+    # Zoom onto the zone so the line and its caliper can be seen (about 20 mm wide).
+    index = window.grid.index_of(target.view, target.timepoint)
     viewport = window.grid.viewports[index]
     radiograph = viewport.radiograph
     if radiograph is not None and radiograph.spacing is not None:
         px_per_mm = 1.0 / radiograph.spacing.col_mm
         width_px = max(viewport.view_box.width(), 1.0)
-        centre = image_truth["axis"]["interface_centre_px"]
-        viewport.set_view((centre[0], centre[1]), width_px / (45.0 * px_per_mm))
+        (x0, y0), (x1, y1) = state["interface_px"]
+        viewport.set_view(((x0 + x1) / 2, (y0 + y1) / 2), width_px / (20.0 * px_per_mm))
     window.grid.focus_viewport(index)
+    window.tools.set_zone(target.view, zone)
+    window._fill_zone_box()
     window.refresh()
     window.statusBar().showMessage(
-        "Demo: calibration on the 25 mm ball, interface line, bridged segment and RLL "
-        "caliper placed through session commands.",
+        f"Demo: case {case.case_code}, {target.view} {zone}: calibration on the 25 mm ball, "
+        "interface line, bridged segment, radiolucent line traced with its width measured "
+        "from intensity profiles (W).",
         0,
     )

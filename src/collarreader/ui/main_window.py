@@ -9,29 +9,47 @@ go through :class:`collarreader.ui.undo.UndoAdapter` (one stack per case).
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future
+from pathlib import Path
 from typing import Any
 
 from PySide6 import QtCore, QtGui, QtWidgets
-from sqlalchemy import select
 
-from collarreader.db.models import AuditEvent
-from collarreader.errors import CollarReaderError, SessionError
+from collarreader.errors import CollarReaderError, ReadingSetError, SessionError
 from collarreader.imaging import Radiograph, RadiographCache, Spacing
-from collarreader.model import Annotation, Calibration, Case
+from collarreader.model import Annotation, AnnotationKind, Calibration, Case
 from collarreader.protocol import Protocol
 from collarreader.session import ClearScore, ReadingSession, SetScore, submission_problems
 from collarreader.study.readingset import ReadingSet
-from collarreader.tools import BALL_DIAMETER_MM, CalibrationAnswer, Tool, ToolController
+from collarreader.tools import (
+    BALL_DIAMETER_MM,
+    CalibrationAnswer,
+    Tool,
+    ToolController,
+    auto_rll_caliper,
+)
 from collarreader.ui.hanging import HangingGrid
 from collarreader.ui.measurements import MeasurementList
 from collarreader.ui.overlays import AnnotationOverlay
 from collarreader.ui.scoring_panel import FieldEdit, ScoringPanel
 from collarreader.ui.shortcuts import SHORTCUTS, ShortcutOverlay, key_sequences
+from collarreader.ui.startup import first_case_code, last_open_case
 from collarreader.ui.undo import UndoAdapter
-from collarreader.ui.viewport import CursorSample, PointerEvent, calibration_text, cursor_text
+from collarreader.ui.viewport import (
+    Corner,
+    CursorSample,
+    PointerEvent,
+    calibration_text,
+    cursor_text,
+)
 from collarreader.ui.windowing import WindowPreset
 from collarreader.ui.worklist import CaseStatus, WorklistPanel
+
+__all__ = ["MainWindow", "last_open_case", "timepoint_label", "worklist_codes"]
+
+PREFETCH_DELAY_MS = 200
+"""The next cases are decoded this long after a case is painted (decoders hold the GIL)."""
 
 AskSize = Callable[[QtWidgets.QWidget, float], CalibrationAnswer | None]
 AskReason = Callable[[QtWidgets.QWidget, str], str | None]
@@ -48,7 +66,7 @@ _TOOL_NAMES = {
     Tool.calibrate: "calibration line",
     Tool.interface: "interface line",
     Tool.bridging: "bridged segment",
-    Tool.rll: "RLL caliper",
+    Tool.rll: "radiolucent line (trace, Return, then caliper; W: automatic width)",
     Tool.thickness: "cortical thickness",
 }
 
@@ -122,26 +140,6 @@ def ask_reopen_reason(parent: QtWidgets.QWidget, case_code: str) -> str | None:
 # ------------------------------------------------------------------ the window
 
 
-def last_open_case(session: ReadingSession) -> str | None:
-    """The case whose reading changed last (its time is written when the reader leaves it)."""
-    by_reading = {
-        session.repository.reading_uuid(case.case_code, session.reader_id): case.case_code
-        for case in session.cases
-    }
-    table = AuditEvent.__table__
-    with session.repository.database.read() as connection:
-        rows = connection.execute(
-            select(table.c.entity_id)
-            .where(table.c.entity == "readings")
-            .order_by(table.c.seq.desc())
-            .limit(50)
-        ).all()
-    for row in rows:
-        if row.entity_id in by_reading:
-            return by_reading[row.entity_id]
-    return None
-
-
 class MainWindow(QtWidgets.QMainWindow):
     """The reading workstation on one reading set and one reader database.
 
@@ -155,6 +153,10 @@ class MainWindow(QtWidgets.QMainWindow):
     """
 
     case_shown = QtCore.Signal(str)
+    images_ready = QtCore.Signal(str)
+    """Every image of the open case is shown (or its error is): the case code."""
+    integrity_checked = QtCore.Signal(bool)
+    """The whole-set SHA-256 check finished: passed (True) or failed."""
 
     def __init__(
         self,
@@ -183,6 +185,18 @@ class MainWindow(QtWidgets.QMainWindow):
         self._annotations: list[Annotation] = []
         self._calibrations: dict[str, Calibration] = {}
         self._locked = False
+        self._submitted = False
+        self._pending: dict[int, Future[Radiograph]] = {}
+        self._pending_timer = QtCore.QTimer(self)
+        self._pending_timer.setInterval(10)
+        self._pending_timer.timeout.connect(self._poll_pending)
+        self._integrity_ok = True
+        self._integrity_problems: list[str] = []
+        self._integrity_future: Future[list[str]] | None = None
+        self._verified_paths: set[Path] = set()
+        self._integrity_timer = QtCore.QTimer(self)
+        self._integrity_timer.setInterval(50)
+        self._integrity_timer.timeout.connect(self._poll_integrity)
 
         self.setWindowTitle(f"collarreader — reader {session.reader_id}")
         self.undo_adapter = UndoAdapter(self.repository, self.refresh, self.report_error)
@@ -191,7 +205,11 @@ class MainWindow(QtWidgets.QMainWindow):
             self._execute,
             ask_size=lambda length: self.ask_size(self, length),
             points_of=self._points_of,
+            auto_caliper=self._auto_caliper,
         )
+        self.tools.image_of = self._image_of_annotation
+        self.tools.kind_of = self._kind_of_annotation
+        self.context_menu: QtWidgets.QMenu | None = None
 
         # ---- centre: the hanging grid
         timepoints = ("A", "B") if reading_set.blind_timepoints else self.protocol.timepoints
@@ -202,7 +220,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.overlays: list[AnnotationOverlay] = []
         callbacks = (self._handle_press, self._handle_move, self._handle_release)
         for index, viewport in enumerate(self.grid.viewports):
-            self.overlays.append(AnnotationOverlay(viewport, callbacks))
+            self.overlays.append(AnnotationOverlay(viewport, callbacks, self.show_annotation_menu))
             viewport.mouse_pressed.connect(lambda ev, i=index: self._pointer("press", i, ev))
             viewport.mouse_moved.connect(lambda ev, i=index: self._pointer("move", i, ev))
             viewport.mouse_released.connect(lambda ev, i=index: self._pointer("release", i, ev))
@@ -243,7 +261,10 @@ class MainWindow(QtWidgets.QMainWindow):
         self.calibration_label = QtWidgets.QLabel("")
         self.calibration_label.setStyleSheet("color: #fff176;")
         self.tool_label = QtWidgets.QLabel("")
+        self.integrity_label = QtWidgets.QLabel("")
+        self.integrity_label.hide()
         self.statusBar().addWidget(self.cursor_label, 1)
+        self.statusBar().addPermanentWidget(self.integrity_label)
         self.statusBar().addPermanentWidget(self.calibration_label)
         self.statusBar().addPermanentWidget(self.tool_label)
 
@@ -273,6 +294,7 @@ class MainWindow(QtWidgets.QMainWindow):
             "finish_line": self._finish_or_maximise,
             "next_zone": self.next_zone,
             "relabel": self.relabel_selected,
+            "auto_width": self.auto_width,
             "delete": self.delete_selected,
             "preset_header": lambda: self._preset(WindowPreset.header),
             "preset_full": lambda: self._preset(WindowPreset.full_range),
@@ -377,22 +399,27 @@ class MainWindow(QtWidgets.QMainWindow):
         """The case shown."""
         return self.cases[self._case_index] if 0 <= self._case_index < len(self.cases) else None
 
-    def start(self) -> None:
-        """Open the case the reader was last on (or the first not submitted)."""
-        code = last_open_case(self.session)
-        if code is None or code not in {c.case_code for c in self.cases}:
-            status = self._statuses()
-            pending = [
-                c.case_code
-                for c in self.cases
-                if status.get(c.case_code) is not CaseStatus.submitted
-            ]
-            code = pending[0] if pending else (self.cases[0].case_code if self.cases else None)
-        if code is not None:
-            self.open_case(code)
+    def start(self, pending: Mapping[str, Future[Radiograph]] | None = None) -> None:
+        """Open the case the reader was last on (or the first not submitted).
 
-    def open_case(self, case_code: str) -> None:
-        """Show a case: its images (errors inside their viewport), form and measurements."""
+        Parameters
+        ----------
+        pending : image code → a decode already under way (the launch's worker processes);
+            those viewports show "loading…" and are painted as each image arrives
+        """
+        code = first_case_code(self.session, self.cases)
+        if code is not None:
+            self.open_case(code, pending=pending)
+
+    def open_case(
+        self, case_code: str, *, pending: Mapping[str, Future[Radiograph]] | None = None
+    ) -> None:
+        """Show a case: its images (errors inside their viewport), form and measurements.
+
+        Images are taken from ``pending`` when given (shown as they arrive), else from the
+        cache (decoded now unless prefetched). :attr:`images_ready` is emitted once every
+        image of the case is shown.
+        """
         index = next((i for i, c in enumerate(self.cases) if c.case_code == case_code), None)
         if index is None:
             self.report_error(SessionError(f"Case {case_code!r} is not in this worklist."))
@@ -403,17 +430,38 @@ class MainWindow(QtWidgets.QMainWindow):
         self.undo_adapter.set_case(case_code)
         self._case_index = index
         case = self.cases[index]
+        waiting = dict(pending or {})
         images: dict[tuple[str, str], Radiograph | Exception | None] = {}
+        unverified = self._ensure_verified(case, skip=set(waiting))
         # Decode the case's images on the cache's workers at once (a no-op when prefetched).
-        self.cache.prefetch([self.reading_set.path / image.file for image in case.images])
+        self.cache.prefetch(
+            [
+                self.reading_set.path / image.file
+                for image in case.images
+                if image.image_code not in waiting and image.image_code not in unverified
+            ]
+        )
         self._image_codes = {}
         self._radiographs = {}
+        self._pending = {}
         for image in case.images:
             try:
                 grid_index = self.grid.index_of(image.view, image.timepoint)
             except KeyError:
                 continue
             self._image_codes[grid_index] = image.image_code
+            future = waiting.get(image.image_code)
+            if future is not None:
+                self._pending[grid_index] = future
+                images[(image.view, image.timepoint)] = None
+                continue
+            if image.image_code in unverified:
+                images[(image.view, image.timepoint)] = ReadingSetError(
+                    f"{self.reading_set.path / image.file}: missing or modified (SHA-256 does "
+                    "not match readingset.json); not decoded. Copy the set again from the "
+                    "study lead's original."
+                )
+                continue
             try:
                 radiograph = self.cache.get(self.reading_set.path / image.file)
             except CollarReaderError as error:
@@ -422,6 +470,8 @@ class MainWindow(QtWidgets.QMainWindow):
             images[(image.view, image.timepoint)] = radiograph
             self._radiographs[image.image_code] = radiograph
         self.grid.set_case(images)
+        for grid_index in self._pending:
+            self.grid.viewports[grid_index].show_loading()
         timepoints = [t for t in self.grid.timepoints if any(i.timepoint == t for i in case.images)]
         self.panel.set_case(
             [(t, timepoint_label(t)) for t in timepoints],
@@ -435,17 +485,164 @@ class MainWindow(QtWidgets.QMainWindow):
             f"({index + 1} of {len(self.cases)})"
         )
         self.refresh()
-        self._prefetch(index)
         self.case_shown.emit(case_code)
+        if self._pending:
+            self._pending_timer.start()
+        else:
+            self._case_complete()
+
+    def _poll_pending(self) -> None:
+        """Paint every pending image that has arrived (a timer, while any is pending)."""
+        arrived = [i for i, future in self._pending.items() if future.done()]
+        for grid_index in arrived:
+            future = self._pending.pop(grid_index)
+            code = self._image_codes.get(grid_index)
+            viewport = self.grid.viewports[grid_index]
+            image = self.session.context.image(code) if code and self.session.context else None
+            title = viewport.corner_text(Corner.top_left)
+            try:
+                radiograph = future.result()
+            except CollarReaderError as error:
+                viewport.show_error(str(error))
+                continue
+            except Exception:  # noqa: BLE001 - the worker pool broke: decode here instead
+                if image is None or self.session.context is None:
+                    continue
+                if image.image_code in self._ensure_verified(self.session.context.case):
+                    viewport.show_error(
+                        f"{self.reading_set.path / image.file}: modified (SHA-256 does not "
+                        "match readingset.json); copy the set again."
+                    )
+                    continue
+                try:
+                    radiograph = self.cache.get(self.reading_set.path / image.file)
+                except CollarReaderError as error:
+                    viewport.show_error(str(error))
+                    continue
+            else:
+                # Arrived pickled from a worker: writable again, and verified by it.
+                radiograph.pixels.flags.writeable = False
+                if image is not None:
+                    self._verified_paths.add(self.reading_set.path / image.file)
+            if code is not None:
+                self._radiographs[code] = radiograph
+            viewport.set_radiograph(radiograph, title=title)
+            self.grid.zoom_to_fit(grid_index)
+        if arrived:
+            self.refresh()
+        if not self._pending:
+            self._pending_timer.stop()
+            self._case_complete()
+
+    def _case_complete(self) -> None:
+        case = self.case
+        if case is None:
+            return
+        self.images_ready.emit(case.case_code)
+        if self._integrity_ok:
+            # Only now: background decodes would slow the first paint (they hold the GIL).
+            index = self._case_index
+            QtCore.QTimer.singleShot(PREFETCH_DELAY_MS, lambda: self._prefetch(index))
+
+    @property
+    def loading(self) -> bool:
+        """True while images of the open case are still being decoded."""
+        return bool(self._pending)
+
+    # ---------------------------------------------------------------- integrity
+
+    @property
+    def integrity_ok(self) -> bool:
+        """True once every image of the set matched its SHA-256 (scoring is allowed)."""
+        return self._integrity_ok
+
+    def begin_integrity_check(
+        self, result: Future[list[str]], verified: Iterable[Path] = ()
+    ) -> None:
+        """Hold scoring until the whole-set SHA-256 check running in ``result`` passes.
+
+        Parameters
+        ----------
+        result : resolves to the list of problems (empty: every file matches)
+        verified : files already checked (the first case's, by the worker processes)
+        """
+        self._integrity_ok = False
+        self._integrity_problems = []
+        self._verified_paths.update(Path(p) for p in verified)
+        self._integrity_future = result
+        self.integrity_label.setText("Checking the set's integrity… scoring opens when done")
+        self.integrity_label.setStyleSheet("color: #fff176;")
+        self.integrity_label.show()
+        self._integrity_timer.start()
+        self.refresh()
+
+    def _poll_integrity(self) -> None:
+        future = self._integrity_future
+        if future is None or not future.done():
+            return
+        self._integrity_timer.stop()
+        self._integrity_future = None
+        try:
+            problems = future.result()
+        except Exception as error:  # noqa: BLE001 - any failure keeps scoring closed
+            problems = [str(error)]
+        self._integrity_problems = list(problems)
+        if problems:
+            shown = "; ".join(problems[:3])
+            self.integrity_label.setText(
+                f"Integrity check FAILED ({len(problems)} file(s)): {shown}. Copy the set again "
+                "from the study lead's original; scoring stays closed."
+            )
+            self.integrity_label.setStyleSheet("color: #ff6b6b; font-weight: bold;")
+            self.integrity_checked.emit(False)
+            self.refresh()
+            return
+        self._integrity_ok = True
+        self.integrity_label.hide()
+        self.statusBar().showMessage("Every image of the set passed its SHA-256 check.", 4000)
+        self.refresh()
+        self.integrity_checked.emit(True)
+        if self.case is not None:
+            self._prefetch(self._case_index)
+
+    def _ensure_verified(self, case: Case, skip: set[str] | None = None) -> set[str]:
+        """While the set check runs, hash this case's files before anything decodes them.
+
+        Returns the codes of the images whose bytes do not match (never decoded); images in
+        ``skip`` (verified by the launch's workers) are left alone.
+        """
+        if self._integrity_ok:
+            return set()
+        from collarreader.study.readingset import sha256_file
+
+        unverified: set[str] = set()
+        for image in case.images:
+            path = self.reading_set.path / image.file
+            if path in self._verified_paths or image.image_code in (skip or ()):
+                continue
+            try:
+                matches = sha256_file(path) == image.sha256
+            except OSError:
+                matches = False
+            if matches:
+                self._verified_paths.add(path)
+            else:
+                unverified.add(image.image_code)
+        return unverified
 
     def _prefetch(self, index: int) -> None:
+        if not self._integrity_ok:
+            return  # unverified bytes never reach a (trusted) decoder in the background
         paths = [
             self.reading_set.path / image.file
             for case in self.cases[index + 1 : index + 3]
             for image in case.images
         ]
         if paths:
-            self.cache.prefetch(paths)
+            try:
+                self.cache.prefetch(paths)
+            except RuntimeError:
+                return  # the reader closed meanwhile (a delayed prefetch); nothing to decode
 
     def step_case(self, step: int) -> None:
         """Open the next (1) or previous (-1) case of the worklist."""
@@ -473,7 +670,10 @@ class MainWindow(QtWidgets.QMainWindow):
         if context is None:
             return
         reading = self.repository.reading(context.reading_id)
-        self._locked = bool(reading is not None and reading.locked)
+        submitted = bool(reading is not None and reading.locked)
+        # Until the whole set passed its SHA-256 check nothing may be scored (read-only).
+        self._submitted = submitted
+        self._locked = submitted or not self._integrity_ok
         self.tools.read_only = self._locked
         self._annotations = self.repository.annotations(context.reading_id)
         calibrations = self.repository.calibrations(context.reading_id)
@@ -506,9 +706,9 @@ class MainWindow(QtWidgets.QMainWindow):
             )
         )
         self.worklist.set_status(self._statuses())
-        for name in ("submit", "undo", "redo", *_TOOL_ACTIONS, "delete", "relabel"):
+        for name in ("submit", "undo", "redo", *_TOOL_ACTIONS, "delete", "relabel", "auto_width"):
             self.actions_by_name[name].setEnabled(not self._locked)
-        self.actions_by_name["reopen"].setEnabled(self._locked)
+        self.actions_by_name["reopen"].setEnabled(submitted and self._integrity_ok)
         if self._locked and self.tools.tool is not Tool.none:
             self.set_tool(Tool.none)
 
@@ -565,17 +765,24 @@ class MainWindow(QtWidgets.QMainWindow):
         if not self.undo_adapter.execute(command):
             self.refresh()
 
+    def _locked_error(self) -> SessionError:
+        if not self._integrity_ok:
+            return SessionError(
+                "Scoring opens once every image of the set passed its integrity check."
+            )
+        return SessionError("The case is submitted and locked; reopen it first.")
+
     def undo(self) -> None:
         """Undo the last command of this case."""
         if self._locked:
-            self.report_error(SessionError("The case is submitted and locked; reopen it first."))
+            self.report_error(self._locked_error())
             return
         self.undo_adapter.undo()
 
     def redo(self) -> None:
         """Redo the last undone command of this case."""
         if self._locked:
-            self.report_error(SessionError("The case is submitted and locked; reopen it first."))
+            self.report_error(self._locked_error())
             return
         self.undo_adapter.redo()
 
@@ -594,7 +801,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def reopen(self) -> None:
         """Reopen a submitted case after asking the reason (audited)."""
         case = self.case
-        if case is None or not self._locked:
+        if case is None or not self._submitted or not self._integrity_ok:
             return
         reason = self.ask_reason(self, case.case_code)
         if not reason:
@@ -611,7 +818,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def set_tool(self, tool: Tool) -> None:
         """Choose a tool (it stays on for repeated use; Esc leaves it)."""
         if self._locked and tool is not Tool.none:
-            self.report_error(SessionError("The case is submitted and locked; reopen it first."))
+            self.report_error(self._locked_error())
             tool = Tool.none
         self.tools.set_tool(tool)
         for viewport in self.grid.viewports:
@@ -661,6 +868,111 @@ class MainWindow(QtWidgets.QMainWindow):
         self.tools.end_handle_drag(x, y)
         self._update_previews()
         self.refresh()
+
+    def _image_of_annotation(self, annotation_id: str) -> str | None:
+        return next((a.image_code for a in self._annotations if a.id == annotation_id), None)
+
+    def _kind_of_annotation(self, annotation_id: str) -> AnnotationKind | None:
+        return next((a.kind for a in self._annotations if a.id == annotation_id), None)
+
+    def _auto_caliper(
+        self, image_code: str, line_px: Sequence[Sequence[float]]
+    ) -> list[list[float]] | None:
+        radiograph = self._radiographs.get(image_code)
+        if radiograph is None:
+            return None
+        calibration = self._calibrations.get(image_code)
+        spacing = (
+            (calibration.spacing_row_mm, calibration.spacing_col_mm)
+            if calibration is not None
+            else (radiograph.spacing.row_mm, radiograph.spacing.col_mm)
+            if radiograph.spacing is not None
+            else None
+        )
+        return auto_rll_caliper(
+            radiograph.pixels,
+            line_px,
+            invert=radiograph.photometric == "MONOCHROME1",
+            spacing_mm=spacing,
+        )
+
+    def auto_width(self) -> None:
+        """W: place the RLL caliper at the widest band along the traced line."""
+        try:
+            placed = self.tools.auto_width()
+        except CollarReaderError as error:
+            self.report_error(error)
+            self._update_previews()
+            return
+        self._update_previews()
+        if placed:
+            self.statusBar().showMessage(
+                "RLL width measured from intensity profiles; drag its handles to adjust.", 6000
+            )
+        else:
+            self.statusBar().showMessage(
+                "Trace the radiolucent line first (RLL tool: clicks, then Return), or select "
+                "an RLL that has a traced line.",
+                6000,
+            )
+
+    # ---- the annotation context menu
+    def annotation_menu(self, annotation_id: str) -> QtWidgets.QMenu | None:
+        """The context menu of an annotation: its zone, the semi-automatic width, delete."""
+        annotation = next((a for a in self._annotations if a.id == annotation_id), None)
+        context = self.session.context
+        if annotation is None or context is None:
+            return None
+        menu = QtWidgets.QMenu(self)
+        view = context.image(annotation.image_code).view
+        zones = self.protocol.zones_for(view)
+        group = QtGui.QActionGroup(menu)
+        for zone in zones:
+            action = menu.addAction(f"Zone: {view} {zone.label}")
+            action.setObjectName(f"zone_{zone.key}")
+            action.setCheckable(True)
+            action.setChecked(annotation.zone == zone.key)
+            action.setEnabled(not self._locked)
+            group.addAction(action)
+            action.triggered.connect(
+                lambda _checked=False, z=zone.key: self._relabel(annotation_id, z)
+            )
+        menu.addSeparator()
+        if annotation.kind is AnnotationKind.RLL and len(annotation.points_px) >= 4:
+            auto = menu.addAction("Width from intensity profiles (W)")
+            auto.setObjectName("auto_width")
+            auto.setEnabled(not self._locked)
+            auto.triggered.connect(lambda _checked=False: self._auto_for(annotation_id))
+        delete = menu.addAction("Delete measurement")
+        delete.setObjectName("delete")
+        delete.setEnabled(not self._locked)
+        delete.triggered.connect(lambda _checked=False: self._delete(annotation_id))
+        return menu
+
+    def show_annotation_menu(self, annotation_id: str, screen_pos: QtCore.QPoint) -> None:
+        """Right-click on an annotation's handle: select it and pop its menu up."""
+        self.tools.selected = annotation_id
+        self.refresh()
+        menu = self.annotation_menu(annotation_id)
+        if menu is None:
+            return
+        self.context_menu = menu
+        menu.popup(QtCore.QPoint(int(screen_pos.x()), int(screen_pos.y())))
+
+    def _relabel(self, annotation_id: str, zone: str) -> None:
+        self.tools.selected = annotation_id
+        try:
+            self.tools.relabel_selected(zone)
+        except CollarReaderError as error:
+            self.report_error(error)
+
+    def _delete(self, annotation_id: str) -> None:
+        self.tools.selected = annotation_id
+        self.delete_selected()
+
+    def _auto_for(self, annotation_id: str) -> None:
+        self.tools.selected = annotation_id
+        self.auto_width()
 
     def _select_annotation(self, annotation_id: str) -> None:
         self.tools.selected = annotation_id
@@ -774,6 +1086,10 @@ class MainWindow(QtWidgets.QMainWindow):
             return "no image"
         manual = f"{calibration.method} {calibration.known_size_mm:g} mm" if calibration else None
         return calibration_text(radiograph, manual)
+
+    def radiograph_of(self, image_code: str) -> Radiograph | None:
+        """The radiograph shown for an image of the open case (None when not shown)."""
+        return self._radiographs.get(image_code)
 
     def image_code_at(self, index: int) -> str | None:
         """The image code shown in viewport ``index``."""

@@ -12,6 +12,14 @@ from collarreader.ui.overlays import KIND_LABELS, value_text
 
 _HEADERS = ("Measurement", "Where", "Value", "Calibration")
 
+SHORT_SOURCES: dict[str, str] = {
+    "pixel_spacing": "Pixel Spacing",
+    "imager_magnified": "Imager ÷ magn.",
+    "imager_detector": "detector plane!",
+    "manual": "manual",
+}
+"""Calibration sources as the narrow list column shows them (the tooltip has the full text)."""
+
 
 def calibration_label(annotation: Annotation, calibrations: Mapping[str, Calibration]) -> str:
     """The calibration a value used: ``"manual: ball 25 mm"``, the header source, or px."""
@@ -26,6 +34,13 @@ def calibration_label(annotation: Annotation, calibrations: Mapping[str, Calibra
         except ValueError:
             return str(annotation.spacing_source)
     return "uncalibrated (px)"
+
+
+def short_calibration_label(annotation: Annotation, calibrations: Mapping[str, Calibration]) -> str:
+    """:func:`calibration_label`, abbreviated to fit the list (``"Imager ÷ magn."``)."""
+    if annotation.calibration_id is not None or not annotation.spacing_source:
+        return calibration_label(annotation, calibrations).replace("uncalibrated (px)", "px only")
+    return SHORT_SOURCES.get(annotation.spacing_source, str(annotation.spacing_source))
 
 
 class MeasurementList(QtWidgets.QTableWidget):
@@ -48,6 +63,8 @@ class MeasurementList(QtWidgets.QTableWidget):
         self.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
         self.horizontalHeader().setStretchLastSection(True)
         self.setWordWrap(False)
+        self.setTextElideMode(QtCore.Qt.TextElideMode.ElideRight)
+        self.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self._ids: list[str] = []
         self.itemSelectionChanged.connect(self._selection_changed)
 
@@ -69,9 +86,14 @@ class MeasurementList(QtWidgets.QTableWidget):
                 "calibration",
                 image_labels.get(calibration.image_code, calibration.image_code),
                 f"{calibration.known_size_mm:g} mm = {calibration.length_px:.1f} px",
-                f"manual: {calibration.method} ({calibration.spacing_col_mm:.4f} mm/px)",
+                f"{calibration.method} {calibration.spacing_col_mm:.4f} mm/px",
             )
-            self._fill(row, cells)
+            full = (
+                f"manual calibration: {calibration.method} of {calibration.known_size_mm:g} mm "
+                f"drawn {calibration.length_px:.1f} px long → {calibration.spacing_row_mm:.4f} "
+                f"× {calibration.spacing_col_mm:.4f} mm/px (row × column)"
+            )
+            self._fill(row, cells, full)
             self._ids.append("")
             row += 1
         for annotation in annotations:
@@ -86,9 +108,9 @@ class MeasurementList(QtWidgets.QTableWidget):
                     if part
                 ),
                 value_text(annotation),
-                calibration_label(annotation, by_id),
+                short_calibration_label(annotation, by_id),
             )
-            self._fill(row, cells)
+            self._fill(row, cells, calibration_label(annotation, by_id))
             self._ids.append(annotation.id)
             if annotation.id == selected:
                 self.selectRow(row)
@@ -96,9 +118,11 @@ class MeasurementList(QtWidgets.QTableWidget):
         self.resizeColumnsToContents()
         del blocker
 
-    def _fill(self, row: int, cells: Sequence[str]) -> None:
+    def _fill(self, row: int, cells: Sequence[str], calibration_tooltip: str) -> None:
         for col, text in enumerate(cells):
-            self.setItem(row, col, QtWidgets.QTableWidgetItem(text))
+            item = QtWidgets.QTableWidgetItem(text)
+            item.setToolTip(calibration_tooltip if col == len(cells) - 1 else text)
+            self.setItem(row, col, item)
 
     def annotation_ids(self) -> list[str]:
         """Annotation ids in row order ("" for calibration rows)."""

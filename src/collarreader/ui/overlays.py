@@ -14,6 +14,7 @@ import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from collarreader.model import Annotation, AnnotationKind, Calibration
+from collarreader.session import rll_caliper_px, rll_line_px
 from collarreader.tools import Preview
 from collarreader.ui.viewport import Viewport, pixel_to_view
 
@@ -76,10 +77,32 @@ def _label_point(annotation: Annotation) -> tuple[float, float]:
     points = annotation.points_px
     if annotation.kind in (AnnotationKind.INTERFACE_LINE, AnnotationKind.BRIDGED_SEGMENT):
         return ((points[0][0] + points[-1][0]) / 2, (points[0][1] + points[-1][1]) / 2)
+    if annotation.kind is AnnotationKind.RLL:
+        (x0, y0), (x1, y1) = rll_caliper_px(points)
+        # Beside the caliper end farther right on screen, clear of the line it crosses.
+        return (x0, y0) if x0 > x1 else (x1, y1)
     return points[-1]
 
 
+def shapes_px(
+    kind: AnnotationKind, points_px: Sequence[Sequence[float]]
+) -> list[tuple[list[tuple[float, float]], bool]]:
+    """The polylines that draw an annotation: (points, is_secondary) pairs.
+
+    An RLL with a traced line is two shapes: its caliper (primary) and the line (secondary,
+    drawn thinner and dashed so the caliper, which is the measurement, stands out).
+    """
+    points = [(float(x), float(y)) for x, y in points_px]
+    if kind is AnnotationKind.RLL and len(points) >= 4:
+        caliper = [(x, y) for x, y in rll_caliper_px(points)]
+        line = [(x, y) for x, y in rll_line_px(points)]
+        return [(line, True), (caliper, False)]
+    return [(points, False)]
+
+
 HandleCallback = Callable[[str, int, float, float], None]
+MenuCallback = Callable[[str, QtCore.QPoint], None]
+"""Right-click on an annotation: (annotation id, global screen position)."""
 
 
 class HandleItem(QtWidgets.QGraphicsRectItem):
@@ -99,6 +122,7 @@ class HandleItem(QtWidgets.QGraphicsRectItem):
         *,
         colour: str,
         callbacks: tuple[HandleCallback, HandleCallback, HandleCallback],
+        on_menu: MenuCallback | None = None,
     ) -> None:
         half = _HANDLE_PX / 2
         super().__init__(-half, -half, _HANDLE_PX, _HANDLE_PX)
@@ -106,7 +130,13 @@ class HandleItem(QtWidgets.QGraphicsRectItem):
         self.setPos(*pixel_to_view(*point_px))
         self.setPen(_pen("#000000", 1.0))
         self.setBrush(QtGui.QBrush(QtGui.QColor(colour)))
-        self.setAcceptedMouseButtons(QtCore.Qt.MouseButton.LeftButton)
+        buttons = QtCore.Qt.MouseButton.LeftButton
+        if on_menu is not None:
+            # A right press ON a handle opens the annotation's menu; elsewhere the right
+            # button still drags the window/level (the handle takes only its own presses).
+            buttons |= QtCore.Qt.MouseButton.RightButton
+        self.setAcceptedMouseButtons(buttons)
+        self._on_menu = on_menu
         self.setCursor(QtCore.Qt.CursorShape.SizeAllCursor)
         self.setZValue(30)
         self.viewport = viewport
@@ -118,18 +148,26 @@ class HandleItem(QtWidgets.QGraphicsRectItem):
         return self.viewport.scene_to_pixel(event.scenePos())
 
     def mousePressEvent(self, event: QtWidgets.QGraphicsSceneMouseEvent) -> None:  # noqa: N802
-        """Start a handle drag."""
+        """Start a handle drag (left) or open the annotation's menu (right)."""
         event.accept()
+        if event.button() == QtCore.Qt.MouseButton.RightButton:
+            if self._on_menu is not None:
+                self._on_menu(self.annotation_id, event.screenPos())
+            return
         self._press(self.annotation_id, self.index, *self._pixel(event))
 
     def mouseMoveEvent(self, event: QtWidgets.QGraphicsSceneMouseEvent) -> None:  # noqa: N802
         """Follow the pointer."""
+        if not event.buttons() & QtCore.Qt.MouseButton.LeftButton:
+            return
         x, y = self._pixel(event)
         self.setPos(*pixel_to_view(x, y))
         self._move(self.annotation_id, self.index, x, y)
 
     def mouseReleaseEvent(self, event: QtWidgets.QGraphicsSceneMouseEvent) -> None:  # noqa: N802
         """Finish the drag (one command)."""
+        if event.button() != QtCore.Qt.MouseButton.LeftButton:
+            return
         self._release(self.annotation_id, self.index, *self._pixel(event))
 
 
@@ -140,15 +178,20 @@ class AnnotationOverlay:
     ----------
     viewport : where to draw
     callbacks : handle press, move and release (see :class:`HandleItem`)
+    on_menu : right-click on a handle (the annotation's context menu)
     """
 
     def __init__(
         self,
         viewport: Viewport,
         callbacks: tuple[HandleCallback, HandleCallback, HandleCallback],
+        on_menu: MenuCallback | None = None,
     ) -> None:
         self.viewport = viewport
         self._callbacks = callbacks
+        self._on_menu = on_menu
+        self._labels: list[tuple[pg.TextItem, tuple[float, float]]] = []
+        viewport.view_changed.connect(self.layout_labels)
         self._items: list[QtWidgets.QGraphicsItem] = []
         self._preview_item: QtWidgets.QGraphicsPathItem | None = None
         self.handles: list[HandleItem] = []
@@ -158,6 +201,7 @@ class AnnotationOverlay:
         for item in self._items:
             self.viewport.remove_overlay_item(item)
         self._items = []
+        self._labels = []
         self.handles = []
         self.set_preview(None)
 
@@ -191,9 +235,11 @@ class AnnotationOverlay:
         for annotation in annotations:
             chosen = annotation.id == selected
             colour = KIND_COLOURS[annotation.kind]
-            line = QtWidgets.QGraphicsPathItem(_path(annotation.points_px))
-            line.setPen(_pen(_SELECTED_COLOUR if chosen else colour, 3.0 if chosen else 2.0))
-            self._add(line)
+            for points, secondary in shapes_px(annotation.kind, annotation.points_px):
+                line = QtWidgets.QGraphicsPathItem(_path(points))
+                width = (1.5 if secondary else 3.0) if chosen else (1.2 if secondary else 2.0)
+                line.setPen(_pen(_SELECTED_COLOUR if chosen else colour, width, dashed=secondary))
+                self._add(line)
             zone = f" · {annotation.zone}" if annotation.zone else ""
             text = f"{KIND_LABELS[annotation.kind]} {value_text(annotation)}{zone}"
             self._label(_label_point(annotation), text, colour, _LABEL_ANCHORS[annotation.kind])
@@ -206,9 +252,11 @@ class AnnotationOverlay:
                         point,
                         colour=_SELECTED_COLOUR if chosen else colour,
                         callbacks=self._callbacks,
+                        on_menu=self._on_menu,
                     )
                     self._add(handle)
                     self.handles.append(handle)
+        self.layout_labels()
 
     def _label(
         self, point_px: Sequence[float], text: str, colour: str, anchor: tuple[float, float]
@@ -217,10 +265,49 @@ class AnnotationOverlay:
         label.setPos(*pixel_to_view(float(point_px[0]), float(point_px[1])))
         label.setZValue(25)
         self._add(label)
+        self._labels.append((label, (float(point_px[0]), float(point_px[1]))))
+
+    def label_rects(self) -> list[QtCore.QRectF]:
+        """The labels' rectangles on the screen (scene coordinates), in drawing order."""
+        rects = []
+        for label, _point in self._labels:
+            label.updateTransform(force=True)
+            rects.append(label.sceneBoundingRect())
+        return rects
+
+    def layout_labels(self) -> None:
+        """Keep labels off each other and off the handles (at the current zoom).
+
+        Each label starts at its annotation's anchor; while it overlaps a handle or a label
+        placed before it, it steps down or up by its own height on the screen.
+        """
+        if not self._labels:
+            return
+        box = self.viewport.view_box
+        taken = [
+            QtCore.QRectF(h.scenePos().x() - 7, h.scenePos().y() - 7, 14, 14) for h in self.handles
+        ]
+        for label, point in self._labels:
+            label.setPos(*pixel_to_view(*point))
+            label.updateTransform(force=True)
+            rect = label.sceneBoundingRect()
+            step = rect.height() + 2
+            chosen = rect
+            for k in (0, 1, -1, 2, -2, 3, -3, 4, -4):
+                moved = rect.translated(0, k * step)
+                if not any(moved.intersects(other) for other in taken):
+                    chosen = moved
+                    break
+            if chosen is not rect:
+                base = box.mapViewToScene(QtCore.QPointF(*pixel_to_view(*point)))
+                target = box.mapSceneToView(base + QtCore.QPointF(0, chosen.top() - rect.top()))
+                label.setPos(target)
+                label.updateTransform(force=True)
+            taken.append(chosen)
 
     def set_preview(self, preview: Preview | None) -> None:
         """Draw (or remove) the gesture in progress."""
-        if preview is None or len(preview.points_px) < 1:
+        if preview is None or (len(preview.points_px) < 1 and not preview.line_px):
             if self._preview_item is not None:
                 self.viewport.remove_overlay_item(self._preview_item)
                 self._preview_item = None
@@ -233,4 +320,9 @@ class AnnotationOverlay:
         if preview.annotation_id is not None:
             colour = _SELECTED_COLOUR
         self._preview_item.setPen(_pen(colour, 2.0, dashed=True))
-        self._preview_item.setPath(_path(preview.points_px))
+        path = QtGui.QPainterPath()
+        if preview.line_px:
+            path.addPath(_path(preview.line_px))
+        for points, _secondary in shapes_px(preview.kind, preview.points_px):
+            path.addPath(_path(points))
+        self._preview_item.setPath(path)

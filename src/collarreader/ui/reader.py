@@ -1,16 +1,34 @@
 """``collarreader read SETDIR --reader ID [--db FILE]``: start the reading workstation.
 
-Start-up checks, in order: the reading set's format and protocol, every image's SHA-256 (a
-progress dialog appears when this takes more than half a second), that the reader is one the
-set was prepared for; then the reader database is created or resumed (schema upgraded after a
-backup; its set UUID, reader and protocol must match).
+Launch, in the order that puts the first case on screen soonest (:func:`run_reader`):
+
+1. the reading set's ``readingset.json`` and protocol are read and the reader is checked
+   (no image is read yet);
+2. two worker processes start and import the DICOM decoder (:mod:`collarreader.ui.preload`);
+3. Qt starts and the reader database is opened (created or upgraded after a backup; its
+   set UUID, reader and protocol must match); the first case is chosen from it;
+4. the workers hash the first case's four images and decode each one whose SHA-256 matches
+   ``readingset.json`` — meanwhile the main process builds and shows the window, whose
+   viewports say "loading…"; each image is painted as it arrives;
+5. the SHA-256 of every other image of the set is checked in a background thread.
+
+Integrity, honestly: no image is decoded before its own bytes matched the recorded hash, and
+nothing can be scored (tools, form, submit, undo are read-only, the status bar says why)
+until the whole set has passed; a failure keeps scoring closed and names the files. The
+reader can look at the first case while the check runs. Later cases are decoded in the
+background only after the whole set passed (their decoder may be gdcm, which only verified
+bytes may reach); a case opened before that is hashed first.
+
+:func:`open_reader` (tests, the demo's screenshot, the bench) does the same synchronously:
+the whole-set check first (with a progress dialog), then the window.
 
 Default database: ``./collarreader-<first 8 characters of the set UUID>-<reader>.sqlite`` in
 the current folder — outside the reading set (which stays read-only and identical for every
 reader) and named so that two sets or two readers never share a file.
 
-Benchmark hook: with ``COLLARREADER_EXIT_AFTER_PAINT=1`` the reader quits once the first case
-is painted and prints ``first-case-painted <seconds>`` (seconds since the time in
+Benchmark hook: with ``COLLARREADER_EXIT_AFTER_PAINT=1`` the reader prints
+``window-shown <seconds>`` once its frame is up and ``first-case-painted <seconds>`` once
+every image of the first case is painted, then quits (seconds since the time in
 ``COLLARREADER_LAUNCH_T0``, a ``time.time()`` value, or since :func:`run_reader` began).
 """
 
@@ -19,26 +37,25 @@ from __future__ import annotations
 import os
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor, wait
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from PySide6 import QtCore, QtWidgets
-
-from collarreader.db.engine import Database, open_database
-from collarreader.db.repository import Repository
 from collarreader.errors import CollarReaderError, ReadingSetError
-from collarreader.imaging import RadiographCache, Spacing
-from collarreader.session import ReadingSession
-from collarreader.study.readingset import ReadingSet, open_reading_set, verify_files
-from collarreader.ui.app import create_application
-from collarreader.ui.main_window import (
-    AskReason,
-    AskSize,
-    MainWindow,
-    ask_known_size,
-    ask_reopen_reason,
+from collarreader.study.readingset import (
+    ReadingSet,
+    open_reading_set,
+    sha256_files,
+    verify_files,
 )
+from collarreader.ui.preload import FirstCaseLoader
+
+if TYPE_CHECKING:
+    from collarreader.db.engine import Database
+    from collarreader.imaging import Radiograph, RadiographCache, Spacing
+    from collarreader.ui.main_window import AskReason, AskSize, MainWindow
 
 CACHE_BYTES = 1 << 30
 """Decoded-image budget: about 20 full-size 2560 × 2048 uint16 radiographs (five cases)."""
@@ -60,6 +77,8 @@ def verify_with_progress(reading_set: ReadingSet) -> None:
     ReadingSetError
         Listing missing or modified files.
     """
+    from PySide6 import QtCore, QtWidgets
+
     dialog = QtWidgets.QProgressDialog(
         f"Checking the integrity of {len(reading_set.images)} images…", "", 0, 0
     )
@@ -84,16 +103,31 @@ class Reader:
     cache: RadiographCache
     db_path: Path
     closed: bool = False
+    loader: FirstCaseLoader | None = None
+    checker: ThreadPoolExecutor | None = None
 
     def close(self) -> None:
         """Write the time of the open case, close the window, the cache and the database."""
         if self.closed:
             return
         self.closed = True
+        if self.loader is not None:
+            self.loader.shutdown()
+        if self.checker is not None:
+            self.checker.shutdown(wait=True, cancel_futures=True)
         self.window.session.close_case()
         self.window.close()
         self.cache.close()
         self.database.close()
+
+
+def check_reader(reading_set: ReadingSet, reader_id: str) -> None:
+    """Refuse a reader the set was not prepared for (ReadingSetError)."""
+    if reader_id not in reading_set.readers:
+        raise ReadingSetError(
+            f"{reading_set.path}: reader {reader_id!r} is not one this set was prepared for "
+            f"({', '.join(reading_set.readers)}). Check --reader."
+        )
 
 
 def open_reader(
@@ -102,8 +136,9 @@ def open_reader(
     db_path: str | Path | None = None,
     *,
     verify: bool = True,
-    ask_size: AskSize = ask_known_size,
-    ask_reason: AskReason = ask_reopen_reason,
+    ask_size: AskSize | None = None,
+    ask_reason: AskReason | None = None,
+    clock: Callable[[], float] | None = None,
 ) -> Reader:
     """Check the set, open the reader database and build the main window (not yet shown).
 
@@ -112,8 +147,9 @@ def open_reader(
     setdir : the reading set folder
     reader_id : the reader (must be one the set was prepared for)
     db_path : the reader database (created when absent); default :func:`default_db_path`
-    verify : check every image's SHA-256 (with a progress dialog)
+    verify : check every image's SHA-256 first (with a progress dialog)
     ask_size, ask_reason : the calibration and reopen dialogs (injectable for tests)
+    clock : monotonic seconds for the active reading time (injectable for tests)
 
     Raises
     ------
@@ -121,15 +157,48 @@ def open_reader(
         ReadingSetError for a damaged set or unknown reader, DatabaseError for a database
         of another set, reader or protocol.
     """
+    from collarreader.ui.app import create_application
+
     create_application()
     reading_set = open_reading_set(setdir, verify=False)
-    if reader_id not in reading_set.readers:
-        raise ReadingSetError(
-            f"{reading_set.path}: reader {reader_id!r} is not one this set was prepared for "
-            f"({', '.join(reading_set.readers)}). Check --reader."
-        )
+    check_reader(reading_set, reader_id)
     if verify:
         verify_with_progress(reading_set)
+    return _build(
+        reading_set,
+        reader_id,
+        db_path,
+        trusted=verify,
+        ask_size=ask_size,
+        ask_reason=ask_reason,
+        clock=clock,
+    )
+
+
+def _build(
+    reading_set: ReadingSet,
+    reader_id: str,
+    db_path: str | Path | None,
+    *,
+    trusted: bool,
+    ask_size: AskSize | None = None,
+    ask_reason: AskReason | None = None,
+    trace: Callable[[str], None] = lambda _label: None,
+    clock: Callable[[], float] | None = None,
+) -> Reader:
+    """Open the database and session and build the window (Qt must be running)."""
+    from collarreader.db.engine import open_database
+    from collarreader.db.repository import Repository
+
+    trace("db-imported")
+    from collarreader.imaging.cache import RadiographCache
+    from collarreader.session import ReadingSession
+
+    trace("imaging-session-imported")
+    from collarreader.ui.main_window import MainWindow, ask_known_size, ask_reopen_reason
+
+    trace("window-imported")
+
     path = Path(db_path) if db_path is not None else default_db_path(reading_set, reader_id)
     database = open_database(
         path,
@@ -139,11 +208,20 @@ def open_reader(
         set_uuid=reading_set.set_uuid,
         protocol=reading_set.protocol,
     )
-    cache = RadiographCache(CACHE_BYTES, workers=2, trusted=verify)
+    trace("db-open")
+    cache = RadiographCache(CACHE_BYTES, workers=2, trusted=trusted)
     try:
         paths = {image.image_code: reading_set.image_path(image) for image in reading_set.images}
+        shown: dict[str, Any] = {}
 
         def spacing_for(image_code: str) -> Spacing | None:
+            # The window's radiographs first: the first case arrives from the workers, not
+            # through the cache, and an unverified file must not be decoded here.
+            window = shown.get("window")
+            if window is not None:
+                radiograph: Radiograph | None = window.radiograph_of(image_code)
+                if radiograph is not None:
+                    return radiograph.spacing
             path = paths.get(image_code)
             if path is None:
                 return None
@@ -158,8 +236,17 @@ def open_reader(
             reading_set.protocol,
             reader_id,
             spacing_for=spacing_for,
+            **({"clock": clock} if clock is not None else {}),
         )
-        window = MainWindow(reading_set, session, cache, ask_size=ask_size, ask_reason=ask_reason)
+        window = MainWindow(
+            reading_set,
+            session,
+            cache,
+            ask_size=ask_size or ask_known_size,
+            ask_reason=ask_reason or ask_reopen_reason,
+        )
+        shown["window"] = window
+        trace("window-built")
     except BaseException:
         cache.close()
         database.close()
@@ -168,8 +255,32 @@ def open_reader(
     return Reader(window, database, cache, path)
 
 
+def _check_rest(reading_set: ReadingSet, first: dict[str, Future[Radiograph]]) -> list[str]:
+    """The whole-set check: the workers' verdicts on the first case, then every other file."""
+    problems: list[str] = []
+    done: set[str] = set()
+    for code, future in first.items():
+        try:
+            future.result()
+        except ReadingSetError as error:
+            problems.append(str(error))
+            done.add(code)
+        except Exception:  # noqa: BLE001,S112 - not an integrity verdict (decode error, pool): hash below
+            continue
+        else:
+            done.add(code)
+    images = [image for image in reading_set.images if image.image_code not in done]
+    paths = [reading_set.image_path(image) for image in images]
+    for image, path, digest in zip(images, paths, sha256_files(paths, workers=1), strict=True):
+        if digest is None:
+            problems.append(f"{path}: missing or unreadable")
+        elif digest != image.sha256:
+            problems.append(f"{path}: modified (SHA-256 does not match readingset.json)")
+    return problems
+
+
 def run_reader(setdir: str | Path, reader_id: str, db_path: str | Path | None = None) -> int:
-    """Run the reading workstation until its window is closed.
+    """Run the reading workstation until its window is closed (see the module docstring).
 
     Returns
     -------
@@ -179,25 +290,75 @@ def run_reader(setdir: str | Path, reader_id: str, db_path: str | Path | None = 
     """
     started = time.time()
     t0 = float(os.environ.get("COLLARREADER_LAUNCH_T0", started))
-    app = create_application()
+    bench = bool(os.environ.get("COLLARREADER_EXIT_AFTER_PAINT"))
+    loader = FirstCaseLoader()
+
+    def trace(label: str) -> None:
+        if bench:
+            print(f"phase {label} {time.time() - t0:.3f}", flush=True)  # noqa: T201
+
     try:
-        reader = open_reader(setdir, reader_id, db_path)
+        trace("start")
+        reading_set = open_reading_set(setdir, verify=False)
+        trace("set-read")
+        check_reader(reading_set, reader_id)
+        loader.warm()
+        trace("workers-started")
+        from collarreader.ui.app import create_application
+
+        app = create_application()
+        trace("qt-started")
+        reader = _build(reading_set, reader_id, db_path, trusted=True, trace=trace)
     except CollarReaderError as error:
-        print(f"collarreader read: {error}", file=sys.stderr)  # noqa: T201
-        if os.environ.get("QT_QPA_PLATFORM") != "offscreen":
-            QtWidgets.QMessageBox.critical(None, "collarreader", str(error))
-        return 2
+        loader.shutdown()
+        return _refuse(error)
+    reader.loader = loader
     window = reader.window
     print(f"reader database: {reader.db_path}", file=sys.stderr)  # noqa: T201
+    from collarreader.ui.startup import first_case_code
+
+    code = first_case_code(window.session, window.cases)
+    pending: dict[str, Future[Radiograph]] = {}
+    if code is not None:
+        case = reading_set.case(code)
+        pending = loader.load(
+            [(i.image_code, reading_set.image_path(i), i.sha256) for i in case.images]
+        )
+    trace("first-case-sent")
+    reader.checker = ThreadPoolExecutor(1, thread_name_prefix="verify")
+    window.begin_integrity_check(reader.checker.submit(_check_rest, reading_set, pending))
     window.show()
-    window.start()
-    if os.environ.get("COLLARREADER_EXIT_AFTER_PAINT"):
+    if bench:
         app.processEvents()
-        window.grab()  # forces the paint of every viewport
-        print(f"first-case-painted {time.time() - t0:.3f}", flush=True)  # noqa: T201
-        QtCore.QTimer.singleShot(0, window.close)
+        print(f"window-shown {time.time() - t0:.3f}", flush=True)  # noqa: T201
+
+    def first_painted(_code: str) -> None:
+        window.images_ready.disconnect(first_painted)
+        loader.shutdown()
+        if bench:
+            window.grab()  # forces the paint of every viewport
+            print(f"first-case-painted {time.time() - t0:.3f}", flush=True)  # noqa: T201
+            from PySide6 import QtCore
+
+            QtCore.QTimer.singleShot(0, window.close)
+
+    window.images_ready.connect(first_painted)
+    if code is not None:
+        window.open_case(code, pending=pending)
     try:
         app.exec()
     finally:
         reader.close()
     return 0
+
+
+def _refuse(error: CollarReaderError) -> int:
+    print(f"collarreader read: {error}", file=sys.stderr)  # noqa: T201
+    if os.environ.get("QT_QPA_PLATFORM") != "offscreen":
+        from PySide6 import QtWidgets
+
+        from collarreader.ui.app import create_application
+
+        create_application()
+        QtWidgets.QMessageBox.critical(None, "collarreader", str(error))
+    return 2

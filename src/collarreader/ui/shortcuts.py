@@ -45,7 +45,18 @@ SHORTCUTS: tuple[Shortcut, ...] = (
     Shortcut("tool_calibrate", ("C",), "Calibration line over a known size", "Tools"),
     Shortcut("tool_interface", ("I",), "Interface line of the current zone", "Tools"),
     Shortcut("tool_bridging", ("B",), "Bridged segment along the interface", "Tools"),
-    Shortcut("tool_rll", ("R",), "Radiolucent line width caliper", "Tools"),
+    Shortcut(
+        "tool_rll",
+        ("R",),
+        "Radiolucent line: trace it (clicks, Return), then its width caliper",
+        "Tools",
+    ),
+    Shortcut(
+        "auto_width",
+        ("W",),
+        "RLL width from intensity profiles along the traced line (adjustable)",
+        "Tools",
+    ),
     Shortcut("tool_thickness", ("T",), "Cortical thickness caliper", "Tools"),
     Shortcut("tool_none", ("Esc",), "Cancel the line drawn / no tool (pan)", "Tools"),
     Shortcut(

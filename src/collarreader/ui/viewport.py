@@ -456,6 +456,18 @@ class Viewport(QtWidgets.QFrame):
         self._clear_image()
         self._show_message(f"Cannot show this image.\n\n{message}", error=True)
 
+    def show_loading(self, text: str = "loading…") -> None:
+        """Show a placeholder while the image is being verified and decoded."""
+        self._radiograph = None
+        self._error = None
+        self._clear_image()
+        self._show_message(text, error=False)
+
+    @property
+    def message_text(self) -> str:
+        """The placeholder or error text shown instead of an image ("" when an image shows)."""
+        return "" if self._radiograph is not None else self._message.text()
+
     def _clear_image(self) -> None:
         self._item.clear()
         self._item.hide()
