@@ -40,10 +40,24 @@ class Joint(StrEnum):
 
 
 class Side(StrEnum):
-    """Body side."""
+    """Body side of the prosthesis."""
 
-    LEFT = "L"
-    RIGHT = "R"
+    L = "L"
+    R = "R"
+
+
+class TimePoint(StrEnum):
+    """Follow-up time point of an image (the true one; readers may see A/B instead)."""
+
+    M6 = "6m"
+    M12 = "12m"
+
+
+class View(StrEnum):
+    """Radiographic projection."""
+
+    AP = "AP"
+    LAT = "LAT"
 
 
 class CaseKind(StrEnum):

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from collarreader.errors import KeyFileError
-from collarreader.study.manifest import Joint, Side, TimePoint, View
+from collarreader.model import Joint, Side, TimePoint, View
 
 KEY_FORMAT = "collarreader-key"
 KEY_VERSION = 1

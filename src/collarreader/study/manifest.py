@@ -24,37 +24,10 @@ from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 
 from collarreader.errors import ManifestError
+from collarreader.model import Joint, Side, TimePoint, View
 
 COLUMNS: tuple[str, ...] = ("path", "site", "patient", "timepoint", "view", "joint", "side")
 """Required manifest columns, in their usual order."""
-
-
-class TimePoint(StrEnum):
-    """Follow-up time point of an image."""
-
-    M6 = "6m"
-    M12 = "12m"
-
-
-class View(StrEnum):
-    """Radiographic projection."""
-
-    AP = "AP"
-    LAT = "LAT"
-
-
-class Joint(StrEnum):
-    """Joint replaced by the collared prosthesis."""
-
-    HIP = "hip"
-    KNEE = "knee"
-
-
-class Side(StrEnum):
-    """Body side of the prosthesis."""
-
-    L = "L"
-    R = "R"
 
 
 @dataclass(frozen=True)

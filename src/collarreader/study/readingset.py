@@ -39,8 +39,8 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from collarreader.errors import CollarReaderError, ReadingSetError
+from collarreader.model import CaseKind, Joint, Side, TimePoint, View
 from collarreader.protocol import Protocol, load_protocol
-from collarreader.study.manifest import Joint, Side, TimePoint, View
 
 FORMAT = "collarreader-readingset"
 """Value of ``format`` in ``readingset.json``."""
@@ -63,13 +63,6 @@ _HASH_CHUNK_BYTES = 1 << 20
 _SHA256_PATTERN = re.compile(r"^[0-9a-f]{64}$")
 _CODE_PATTERN = re.compile(rf"^[{CODE_ALPHABET}]+$")
 _READER_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-
-
-class CaseKind(StrEnum):
-    """Why a case is in a reader's worklist."""
-
-    PRIMARY = "primary"
-    REPEAT = "repeat"
 
 
 @dataclass(frozen=True)
