@@ -123,6 +123,65 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_simulate_reads(args: argparse.Namespace) -> int:
+    from collarreader.study.simulate import simulate_reads
+
+    if (args.truth is None) != (args.key is None):
+        print(
+            "error: --truth and --key go together (the truth is keyed by source file).",
+            file=sys.stderr,
+        )
+        return 2
+    with progress_bar(f"reader {args.reader}") as progress:
+        summary = simulate_reads(
+            args.setdir,
+            reader_id=args.reader,
+            db_path=args.db,
+            seed=args.seed,
+            truth=args.truth,
+            key=args.key,
+            progress=progress,
+        )
+    print(summary)
+    return 0
+
+
+def _cmd_merge(args: argparse.Namespace) -> int:
+    from collarreader.db.merge import merge_databases
+
+    with progress_bar("merge") as progress:
+        report = merge_databases(args.target, args.sources, progress=progress)
+    print(report)
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from collarreader.analysis.study import write_study_export
+
+    written = write_study_export(
+        args.db, args.out, fmt=args.format, key=args.key, protocol=args.protocol
+    )
+    for path in written:
+        print(path)
+    return 0
+
+
+def _cmd_agreement(args: argparse.Namespace) -> int:
+    from collarreader.analysis.study import write_study_report
+
+    with progress_bar("agreement") as progress:
+        report = write_study_report(
+            args.db,
+            args.out,
+            key=args.key,
+            protocol=args.protocol,
+            top_n=args.top,
+            progress=progress,
+        )
+    print(f"report: {report}")
+    return 0
+
+
 def _cmd_read(args: argparse.Namespace) -> int:
     from collarreader.ui.reader import run_reader  # Qt only here, lazily
 
@@ -130,6 +189,11 @@ def _cmd_read(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
+    if args.lead:
+        from collarreader.lead_demo import run_lead_demo
+
+        run_lead_demo(args.workdir, patients=args.patients)
+        return 0
     from collarreader.ui.demo import run_demo  # Qt only here, lazily
 
     return run_demo(args.workdir, args.screenshot)
@@ -357,9 +421,84 @@ def build_parser() -> argparse.ArgumentParser:
         "it as reader 'demo'. With no display, or with --screenshot, it renders offscreen, "
         "places a few demonstration annotations, writes a PNG and exits.",
     )
-    p.add_argument("--workdir", type=Path, help="working folder (default ./build/demo)")
+    p.add_argument(
+        "--workdir",
+        type=Path,
+        help="working folder (default ./build/demo, --lead: ./build/demo-lead)",
+    )
     p.add_argument("--screenshot", type=Path, help="write a PNG of the window and exit")
+    p.add_argument(
+        "--lead",
+        action="store_true",
+        help="the study lead's side instead: phantom → prepare → simulated readers → merge → "
+        "agreement report → unblinded export",
+    )
+    p.add_argument(
+        "--patients",
+        type=_positive_int,
+        default=40,
+        help="phantom patients for --lead (default 40)",
+    )
     p.set_defaults(handler=_cmd_demo)
+
+    p = commands.add_parser(
+        "simulate-reads",
+        help="a synthetic reader: read a whole worklist through the session commands",
+        description="Work through one reader's whole worklist (repeats included) with the same "
+        "session commands as the GUI. With the phantom's truth and the key, values are truth "
+        "plus a per-reader bias and noise; without, plausible random values.",
+    )
+    p.add_argument("setdir", type=Path, help="reading-set folder")
+    p.add_argument("--reader", required=True, help="reader ID, as in the reading set")
+    p.add_argument("--db", type=Path, required=True, help="the reader database to write")
+    p.add_argument("--seed", type=int, default=0, help="random seed")
+    p.add_argument("--truth", type=Path, help="the phantom's truth.json (needs --key)")
+    p.add_argument("--key", type=Path, help="the reading set's key file (needs --truth)")
+    p.set_defaults(handler=_cmd_simulate_reads)
+
+    p = commands.add_parser(
+        "merge",
+        help="merge reader databases into a study database (SQLite or PostgreSQL)",
+        description="Merge reader databases into a study database, created when absent. "
+        "Atomic per source, idempotent, order-independent; a source from another reading set "
+        "or protocol, with a broken audit chain or conflicting readings is refused and the "
+        "target left unchanged.",
+    )
+    p.add_argument("target", help="study database: SQLite path or URL such as postgresql://…")
+    p.add_argument("sources", nargs="+", type=Path, help="reader databases (SQLite files)")
+    p.set_defaults(handler=_cmd_merge)
+
+    p = commands.add_parser(
+        "export",
+        help="export the tidy long table (and, with the key, unblinded and clinical tables)",
+        description="Export one row per recorded value: reader, case code, reading kind, view, "
+        "time point label, zone, field, value, unit, calibration source, measured or entered. "
+        "With --key: site, patient and true time point, the per-patient 6 m → 12 m table and "
+        "the clinical tables.",
+    )
+    p.add_argument("db", help="study or reader database (SQLite file or SQLAlchemy URL)")
+    p.add_argument("--out", type=Path, required=True, help="output file (.csv or .xlsx)")
+    p.add_argument("--format", choices=("csv", "xlsx"), default="csv", help="default csv")
+    p.add_argument("--key", type=Path, help="key file: unblind the export")
+    p.add_argument("--protocol", help="protocol name or TOML path, if not shipped")
+    p.set_defaults(handler=_cmd_export)
+
+    p = commands.add_parser(
+        "agreement",
+        help="inter- and intra-observer agreement report (report.html + CSV tables)",
+        description="Agreement for every protocol field, per zone and time point: ICC(A,1) "
+        "and Bland–Altman for measurements, weighted kappa and Krippendorff's alpha for "
+        "ordinal fields, Cohen/Fleiss kappa and alpha for nominal ones. With --key also the "
+        "per-patient 6 m → 12 m changes.",
+    )
+    p.add_argument("db", help="study database (SQLite file or SQLAlchemy URL)")
+    p.add_argument("--out", type=Path, required=True, help="folder for report.html and CSVs")
+    p.add_argument("--key", type=Path, help="key file: add the unblinded longitudinal tables")
+    p.add_argument("--protocol", help="protocol name or TOML path, if not shipped")
+    p.add_argument(
+        "--top", type=_positive_int, default=50, help="cases in the disagreement list (default 50)"
+    )
+    p.set_defaults(handler=_cmd_agreement)
 
     _add_clinical_parser(commands)
 

@@ -1,7 +1,15 @@
-"""A real reader database on a temporary SQLite file, with a small reading set recorded."""
+"""A real reader database on a temporary SQLite file, with a small reading set recorded.
+
+``backend`` runs a test on SQLite and on PostgreSQL (a fresh database per target on the
+server named by ``COLLARREADER_TEST_POSTGRES_URL``, dropped afterwards; ``./run.sh postgres``
+starts one). Without a reachable server the PostgreSQL run skips with the reason, or fails
+when ``CI=true``. A test that requests ``backend`` (directly or with
+``pytest.mark.usefixtures("backend")``) also gets its ``database`` fixture on that backend.
+"""
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -9,6 +17,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.engine import make_url
 
 from collarreader.db.engine import Database, open_database
 from collarreader.db.models import AUDITED_TABLES
@@ -59,9 +68,14 @@ def db_path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def database(db_path: Path, protocol: Protocol) -> Iterator[Database]:
+def database(
+    request: pytest.FixtureRequest, db_path: Path, protocol: Protocol
+) -> Iterator[Database]:
+    target: str | Path = db_path
+    if "backend" in request.fixturenames:
+        target = request.getfixturevalue("backend").location("reader-A")
     database = open_database(
-        db_path,
+        target,
         create=True,
         role="reader",
         reader_id="A",
@@ -77,3 +91,83 @@ def repository(database: Database) -> Repository:
     repository = Repository(database)
     repository.import_cases(make_cases(), ["A"])
     return repository
+
+
+# ------------------------------------------------------------------------------ backends
+
+POSTGRES_ENV = "COLLARREADER_TEST_POSTGRES_URL"
+
+
+def _unavailable(reason: str) -> None:
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason} (CI=true: the PostgreSQL tests must run, not skip)")
+    pytest.skip(reason)
+
+
+class Backend:
+    """Where a test's databases live: temporary SQLite files, or fresh PostgreSQL databases."""
+
+    def __init__(self, name: str, tmp_path: Path, admin_url: str | None = None) -> None:
+        self.name = name
+        self.tmp_path = tmp_path
+        self.admin_url = admin_url
+        self.created: list[str] = []
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.name == "sqlite"
+
+    def location(self, label: str) -> str | Path:
+        """A new, empty database location: an SQLite path, or a new PostgreSQL database URL."""
+        if self.admin_url is None:
+            return self.tmp_path / f"{label}.sqlite"
+        import psycopg
+
+        name = f"collar_test_{uuid.uuid4().hex[:16]}"
+        with psycopg.connect(_libpq(self.admin_url), autocommit=True) as connection:
+            connection.execute(f'CREATE DATABASE "{name}"')
+        self.created.append(name)
+        return make_url(self.admin_url).set(database=name).render_as_string(hide_password=False)
+
+    def drop_all(self) -> None:
+        if self.admin_url is None or not self.created:
+            return
+        import psycopg
+
+        with psycopg.connect(_libpq(self.admin_url), autocommit=True) as connection:
+            for name in self.created:
+                connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _libpq(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def postgres_admin_url() -> str:
+    """The test server's URL after checking that it answers (skips or fails otherwise)."""
+    url = os.environ.get(POSTGRES_ENV, "")
+    if not url:
+        _unavailable(f"{POSTGRES_ENV} is not set; start a server with ./run.sh postgres")
+    import psycopg
+
+    try:
+        with psycopg.connect(_libpq(url), autocommit=True, connect_timeout=5) as connection:
+            connection.execute("SELECT 1")
+    except psycopg.Error as error:
+        _unavailable(
+            f"PostgreSQL at {make_url(url).render_as_string(True)} is unreachable: {error}"
+        )
+    return url
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    """SQLite, then PostgreSQL: each ``location()`` is a new empty database on that backend."""
+    if request.param == "sqlite":
+        yield Backend("sqlite", tmp_path)
+        return
+    chosen = Backend("postgresql", tmp_path, postgres_admin_url())
+    try:
+        yield chosen
+    finally:
+        chosen.drop_all()

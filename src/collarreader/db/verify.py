@@ -8,22 +8,31 @@ Checks, in order (each problem is one :class:`Finding`):
 3. the audit chain of every database that wrote events (``db_id``): ``seq`` runs 1, 2, 3 … with
    no gap, each ``prev_hash`` is the previous event's ``hash``, and every ``hash`` recomputes
    (:func:`collarreader.db.audit.event_hash`);
-4. replay: for every row an audit event names, its events in order (``seq`` within one
-   ``db_id``; ``at``, then ``db_id``, then ``seq`` when several databases changed the row)
-   must link (each ``before`` equals the previous ``after``), and the last ``after`` must be
-   the live row — so a row changed, inserted or deleted behind the program's back is found.
+4. replay: for every row an audit event names, the events of each database that changed it
+   must link in ``seq`` order (each ``before`` equals that database's previous ``after``), and
+   the last ``after`` — in the order ``at``, then ``db_id``, then ``seq`` when several
+   databases changed the row (rows every reader database of a set shares: readers, cases,
+   images) — must be the live row, so a row changed, inserted or deleted behind the program's
+   back is found. ``db_identity`` events of other databases (merged reader databases) describe
+   those databases, not a row of this one, and are not replayed onto a live row.
+
+An SQLite file is opened read-only (``mode=ro``), without the pragmas of
+:func:`collarreader.db.engine.make_engine`: verifying never writes to the file it checks.
 """
 
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
-from sqlalchemy import Connection, Table, inspect, select, text
+from sqlalchemy import Connection, Engine, Table, create_engine, inspect, select, text
 from sqlalchemy import exc as sa_exc
+from sqlalchemy.pool import NullPool
 
 from collarreader.db.audit import GENESIS, event_hash, row_state
 from collarreader.db.engine import (
@@ -76,7 +85,7 @@ def verify_database(path_or_url: str | Path) -> list[Finding]:
     if path is not None and not path.is_file():
         message = f"{path}: no such database file. Check the path."
         raise DatabaseError(message)
-    engine = make_engine(url)
+    engine = make_engine(url) if path is None else _read_only_engine(path)
     try:
         with engine.connect() as connection, connection.begin():
             return _verify(connection, is_sqlite=path is not None)
@@ -89,6 +98,17 @@ def verify_database(path_or_url: str | Path) -> list[Finding]:
         raise DatabaseError(message) from error
     finally:
         engine.dispose()
+
+
+def _read_only_engine(path: Path) -> Engine:
+    # A URI filename with mode=ro: SQLite refuses every write, and no journal-mode pragma runs
+    # (make_engine's WAL pragma would rewrite the header of a file in another journal mode).
+    uri = f"file:{quote(str(path))}?mode=ro"
+    return create_engine(
+        "sqlite+pysqlite://",
+        creator=lambda: sqlite3.connect(uri, uri=True, check_same_thread=False),
+        poolclass=NullPool,
+    )
 
 
 def _verify(connection: Connection, *, is_sqlite: bool) -> list[Finding]:
@@ -139,7 +159,8 @@ def _verify(connection: Connection, *, is_sqlite: bool) -> list[Finding]:
         )
     events = [dict(row._mapping) for row in connection.execute(select(_AUDIT))]
     findings.extend(_check_chains(events))
-    findings.extend(_check_replay(connection, events))
+    own_id = str(identities[0].id) if len(identities) == 1 else None
+    findings.extend(_check_replay(connection, events, own_id))
     return findings
 
 
@@ -192,9 +213,13 @@ def _load_state(text_value: str | None) -> dict[str, Any] | None:
     return None if text_value is None else json.loads(text_value)
 
 
-def _check_replay(connection: Connection, events: list[dict[str, Any]]) -> list[Finding]:
+def _check_replay(
+    connection: Connection, events: list[dict[str, Any]], own_id: str | None
+) -> list[Finding]:
     by_row: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for event in events:
+        if event["entity"] == "db_identity" and event["entity_id"] != own_id:
+            continue  # a merged database's own identity: kept in its chain, not a row here
         by_row[(event["entity"], event["entity_id"])].append(event)
     problems: list[Finding] = []
     expected: dict[str, dict[str, dict[str, Any] | None]] = defaultdict(dict)
@@ -204,26 +229,28 @@ def _check_replay(connection: Connection, events: list[dict[str, Any]]) -> list[
                 Finding("replay", f"Audit events name an unknown table {entity!r}.", entity)
             )
             continue
-        if len({event["db_id"] for event in row_events}) == 1:
-            row_events.sort(key=lambda event: int(event["seq"]))
-        else:
-            row_events.sort(key=_order_key)
-        state: dict[str, Any] | None = None
-        for index, event in enumerate(row_events):
-            before = _load_state(event["before"])
-            if index > 0 and before != state:
-                problems.append(
-                    Finding(
-                        "replay",
-                        f"{entity} {entity_id}: audit event {event['seq']} of database "
-                        f"{event['db_id']} starts from a state the previous event did not leave "
-                        "(an event is missing).",
-                        entity,
-                        entity_id,
+        by_db: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for event in row_events:
+            by_db[event["db_id"]].append(event)
+        for db_events in by_db.values():
+            db_events.sort(key=lambda event: int(event["seq"]))
+            state: dict[str, Any] | None = None
+            for index, event in enumerate(db_events):
+                before = _load_state(event["before"])
+                if index > 0 and before != state:
+                    problems.append(
+                        Finding(
+                            "replay",
+                            f"{entity} {entity_id}: audit event {event['seq']} of database "
+                            f"{event['db_id']} starts from a state the previous event did not "
+                            "leave (an event is missing).",
+                            entity,
+                            entity_id,
+                        )
                     )
-                )
-            state = _load_state(event["after"])
-        expected[entity][entity_id] = state
+                state = _load_state(event["after"])
+        last = max(row_events, key=_order_key)
+        expected[entity][entity_id] = _load_state(last["after"])
     for entity, table in AUDITED_TABLES.items():
         live = {row.id: row_state(table, row._mapping) for row in connection.execute(select(table))}
         claimed = expected.get(entity, {})
