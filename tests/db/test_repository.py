@@ -10,6 +10,9 @@ from collarreader.db.repository import Repository
 from collarreader.errors import DatabaseError
 from collarreader.model import CaseKind
 
+# Every repository test runs on SQLite and on a real PostgreSQL server (tests/db/conftest.py).
+pytestmark = pytest.mark.usefixtures("backend")
+
 
 def _count(database: Database, table: str) -> int:
     with database.read() as connection:
