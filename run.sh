@@ -68,7 +68,7 @@ ensure_venv() {  # $1 = venv dir, $2 = extras, $3 = "noqt" to uninstall Qt after
   fi
   [[ -x $dir/bin/uv ]] || "$dir/bin/python" -m pip install -q --disable-pip-version-check uv
   log "installing collarreader[$extras] into $dir"
-  "$dir/bin/uv" pip install -q --python "$dir/bin/python" -e ".[$extras]"
+  "$dir/bin/uv" pip install -q --compile-bytecode --python "$dir/bin/python" -e ".[$extras]"
   if [[ $mode == noqt ]]; then
     # The core must work where Qt is absent: uninstall it for real.
     "$dir/bin/uv" pip uninstall -q --python "$dir/bin/python" \

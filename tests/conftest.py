@@ -26,4 +26,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     except ImportError:
         parser.addini("qt_api", "pytest-qt's Qt binding (unused without Qt)")
         parser.addini("qt_log_level_fail", "pytest-qt's log level (unused without Qt)")
-        parser.addini("qt_log_ignore", "pytest-qt's ignored messages (unused without Qt)", "linelist")
+        parser.addini(
+            "qt_log_ignore", "pytest-qt's ignored messages (unused without Qt)", "linelist"
+        )

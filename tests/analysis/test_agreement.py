@@ -6,8 +6,13 @@ compared to the decimals the source prints.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 from statsmodels.stats.inter_rater import fleiss_kappa as statsmodels_fleiss
 
 from collarreader.analysis import agreement
@@ -658,3 +663,149 @@ def test_bland_altman_drops_missing_pairs_and_arrays_are_read_only() -> None:
 def test_bland_altman_invalid_input_raises(a: object, b: object, message: str) -> None:
     with pytest.raises(AnalysisError, match=message):
         bland_altman(a, b)  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------- fast paths = the libraries
+#
+# icc() and cohen_kappa() compute pingouin's and statsmodels' figures with the same formulas
+# in numpy (speed: DESIGN §10). These properties prove them equal to the libraries, which stay
+# the reference, on generated data of many shapes.
+
+_ratings = st.tuples(st.integers(2, 40), st.integers(2, 8), st.booleans()).flatmap(
+    lambda shape: hnp.arrays(
+        np.float64,
+        shape[:2],
+        elements=(
+            st.integers(0, 10).map(float)
+            if shape[2]
+            else st.floats(-1e3, 1e3, allow_nan=False, allow_infinity=False, width=32)
+        ),
+    )
+)
+
+
+def _same(ours: float, reference: float, *, rel: float = 0.0) -> bool:
+    if math.isnan(reference) or math.isinf(reference):
+        return ours == reference or (math.isnan(ours) and math.isnan(reference))
+    return abs(ours - reference) <= 1e-9 + rel * abs(reference)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ratings=_ratings)
+def test_icc_closed_form_equals_pingouin(ratings: np.ndarray) -> None:
+    n, k = ratings.shape
+    assume(n * k >= 5 and np.ptp(ratings) > 0)
+    for form in IccForm:
+        reference = agreement._icc_pingouin(ratings, form)
+        ours = agreement._icc_closed_form(ratings, form)
+        if ours is None:  # too close to exact agreement: icc() itself uses pingouin
+            continue
+        assert (ours.df1, ours.df2) == (reference.df1, reference.df2)
+        assert _same(ours.value, reference.value), form
+        assert _same(ours.low, reference.low), form
+        assert _same(ours.high, reference.high), form
+        assert _same(ours.f_value, reference.f_value, rel=1e-9), form
+        assert _same(ours.p_value, reference.p_value), form
+
+
+def test_icc_uses_the_closed_form_on_ordinary_data_and_pingouin_near_exact_agreement() -> None:
+    for form in IccForm:
+        ours = agreement._icc_closed_form(SHROUT_FLEISS, form)
+        assert ours is not None
+        reference = agreement._icc_pingouin(SHROUT_FLEISS, form)
+        assert ours.value == pytest.approx(reference.value, abs=1e-12)
+        assert (ours.low, ours.high) == pytest.approx((reference.low, reference.high), abs=1e-12)
+    # Residual sum of squares ~1e-8 of the total: left to pingouin.
+    truth = np.arange(10.0)
+    shifted = np.column_stack([truth, truth + 3.0, truth + 1e-4 * (truth % 2)])
+    assert agreement._icc_closed_form(shifted, "A,1") is None
+    assert icc(shifted, "A,1").value == pytest.approx(
+        agreement._icc_pingouin(shifted, IccForm.AGREEMENT_SINGLE).value
+    )
+
+
+def test_icc_two_targets_two_raters_is_too_few_in_words() -> None:
+    # pingouin's ANOVA asserts on fewer than 5 ratings; icc() says so as an AnalysisError.
+    with pytest.raises(AnalysisError, match="at least 5 ratings; 2 complete targets × 2 raters"):
+        icc([[1.0, 1.5], [2.0, 2.0]], "A,1")
+    assert icc([[1.0, 1.5], [2.0, 2.0], [3.0, 2.5]], "A,1").value is not None
+
+
+_tables = st.integers(2, 6).flatmap(
+    lambda size: hnp.arrays(np.float64, (size, size), elements=st.integers(0, 20).map(float))
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(table=_tables, weights=st.sampled_from([None, "linear", "quadratic"]))
+def test_kappa_statistics_equal_statsmodels(table: np.ndarray, weights: str | None) -> None:
+    from statsmodels.stats.inter_rater import cohens_kappa
+
+    assume(table.sum() >= 2)
+    chosen = None if weights is None else KappaWeights(weights)
+    n = table.sum()
+    expected = np.outer(table.sum(axis=1), table.sum(axis=0)) / n**2
+    assume((agreement._kappa_disagreement_weights(len(table), chosen) * expected).sum() > 0)
+    value, variance = agreement._kappa_statistics(table, chosen)
+    with np.errstate(all="ignore"):
+        reference = cohens_kappa(table, wt=weights)
+    assert value == pytest.approx(float(reference.kappa), abs=1e-12)
+    assert variance == pytest.approx(float(reference.var_kappa), abs=1e-12)
+
+
+def test_kappa_interval_multiplier_is_the_normal_quantile() -> None:
+    from scipy import stats
+
+    assert float(stats.norm.isf(0.025)) == agreement._Z_975
+
+
+_label_pairs = st.integers(2, 60).flatmap(
+    lambda size: st.tuples(
+        hnp.arrays(np.float64, size, elements=st.sampled_from([0.0, 1.0, 2.0, 3.0, np.nan])),
+        hnp.arrays(np.float64, size, elements=st.sampled_from([0.0, 1.0, 2.0, 3.0, np.nan])),
+    )
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    pair=_label_pairs,
+    weights=st.sampled_from([None, "quadratic"]),
+    categories=st.sampled_from([None, [0.0, 1.0, 2.0, 3.0], [3, 2, 1, 0]]),
+)
+def test_cohen_kappa_numeric_path_equals_label_path(
+    pair: tuple[np.ndarray, np.ndarray], weights: str | None, categories: list[float] | None
+) -> None:
+    first, second = pair
+
+    def outcome(a: object, b: object) -> object:
+        try:
+            return cohen_kappa(a, b, weights=weights, categories=categories)  # type: ignore[arg-type]
+        except AnalysisError as error:
+            return str(error)
+
+    # Python lists of floats take the label-by-label path.
+    assert outcome(first, second) == outcome(first.tolist(), second.tolist())
+
+
+@pytest.mark.parametrize("level", ["nominal", "ordinal", "interval"])
+def test_alpha_numeric_path_equals_label_path(level: str) -> None:
+    data = KRIPPENDORFF_2011.copy()
+    categories = [1.0, 2.0, 3.0, 4.0, 5.0]
+    fast = krippendorff_alpha(data, level, categories=categories)
+    labels = [[None if np.isnan(v) else float(v) for v in row] for row in data]
+    slow = krippendorff_alpha(labels, level, categories=categories)
+    assert fast == slow
+    with pytest.raises(AnalysisError, match="not among categories"):
+        krippendorff_alpha(data, level, categories=categories[:-1])
+
+
+def test_bootstrap_weights_are_seeded_multinomial_counts() -> None:
+    weights = agreement._bootstrap_weights(50, 4000, seed=3)
+    assert weights.shape == (4000, 50)
+    assert (weights.sum(axis=1) == 50).all()
+    np.testing.assert_array_equal(weights, agreement._bootstrap_weights(50, 4000, seed=3))
+    assert not np.array_equal(weights, agreement._bootstrap_weights(50, 4000, seed=4))
+    # Multinomial(50, 1/50) per row: each count has mean 1 and variance 1 − 1/50.
+    assert weights.mean() == pytest.approx(1.0)
+    assert weights.var(axis=0).mean() == pytest.approx(1 - 1 / 50, abs=0.03)

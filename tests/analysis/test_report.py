@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import re
 from html.parser import HTMLParser
 from pathlib import Path
@@ -10,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from collarreader.analysis import report
 from collarreader.analysis.longitudinal import longitudinal_table
 from collarreader.analysis.report import REPORT_FILES, html_table, write_report
 from collarreader.analysis.tables import AgreementResult, agreement_tables
@@ -240,3 +243,49 @@ def test_html_table_escapes_cells() -> None:
     assert "&lt;b&gt;C1&lt;/b&gt;" in rendered
     assert "case &amp; code" in rendered
     assert '<td class="num">0.12</td>' in rendered
+
+
+def _without_timestamp(document: str) -> str:
+    return re.sub(r"generated \d{4}-\d\d-\d\d \d\d:\d\d UTC", "generated …", document)
+
+
+def test_report_is_the_same_drawn_in_one_or_several_processes(
+    tmp_path: Path, result: AgreementResult, protocol: Protocol
+) -> None:
+    # Two fields keep it quick: a continuous one (Bland–Altman figures) and an ordinal one.
+    kept = {"rll_width_mm", "bridging"}
+    small = dataclasses.replace(
+        result,
+        inter=result.inter[result.inter["field"].isin(kept)],
+        intra=result.intra[result.intra["field"].isin(kept)],
+        bland_altman=result.bland_altman[result.bland_altman["field"].isin(kept)],
+        points=result.points[result.points["field"].isin(kept)],
+    )
+    serial = write_report(small, tmp_path / "one", title="T", protocol=protocol, processes=1)
+    pooled = write_report(small, tmp_path / "two", title="T", protocol=protocol, processes=2)
+    first = _without_timestamp(serial.read_text(encoding="utf-8"))
+    assert first == _without_timestamp(pooled.read_text(encoding="utf-8"))
+    assert first.count("data:image/png;base64,") >= 3
+    assert "\x00" not in first  # every figure placeholder was filled
+
+
+def _pid_uri() -> str:
+    return f"data:text/plain,{os.getpid()}"
+
+
+def test_figures_are_drawn_in_worker_processes_when_forking_is_safe() -> None:
+    figures = report._Figures()
+    html_text = "".join(figures.request(_pid_uri, alt=f"job {i}") for i in range(4))
+    figures.draw(2)
+    pids = set(re.findall(r"data:text/plain,(\d+)", figures.fill(html_text)))
+    assert len(re.findall(r"<img ", figures.fill(html_text))) == 4
+    if not report._fork_is_safe():
+        assert pids == {str(os.getpid())}
+        pytest.skip("forking is not safe in this process (Qt loaded or threads running)")
+    # This process draws its share and one worker draws the rest.
+    assert len(pids) == 2
+    assert str(os.getpid()) in pids
+    serial = report._Figures()
+    serial.request(_pid_uri, alt="here")
+    serial.draw(2)  # a single figure is not worth a worker
+    assert serial.images == [f'<img src="data:text/plain,{os.getpid()}" alt="here">']

@@ -2,9 +2,29 @@
 
 Thin, checked wrappers over well-kept libraries (DESIGN §8): pingouin for the ICC,
 statsmodels (and scikit-learn in the tests) for the kappas, the ``krippendorff`` package for
-alpha. What is written here by hand is only input checking, the Bland–Altman arithmetic (a mean
-and a standard deviation), and two vectorised bootstrap engines whose point estimate is
-checked against the libraries in the tests.
+alpha. What is written here by hand is input checking, the Bland–Altman arithmetic (a mean
+and a standard deviation), two vectorised bootstrap engines whose point estimate is checked
+against the libraries in the tests, and two numeric fast paths that a study-sized report
+needs (DESIGN §10: 10 readers × 500 cases call the ICC hundreds and kappa thousands of times,
+and the libraries' per-call setup cost more than the statistics):
+
+- :func:`icc` computes pingouin's figures in closed form from the complete-case matrix: the
+  two-way ANOVA mean squares (Shrout & Fleiss 1979, Table 2), the ICC formulas of McGraw &
+  Wong (1996, Table 4) and the F-based intervals of Shrout & Fleiss (1979, eqs. 6–8) and
+  McGraw & Wong (1996, Table 7, Satterthwaite's degrees of freedom for the absolute-agreement
+  forms), in the order ``pingouin.intraclass_corr`` (0.7) evaluates them. It is used only
+  where that arithmetic is well conditioned (residual and between-target sums of squares at
+  least 1e-6 of the total); anything else — near-exact agreement — goes to pingouin. The tests
+  prove value, both interval bounds, F and p equal to pingouin to 1e-9 on hypothesis-generated
+  matrices of many shapes, for all six forms; pingouin stays the reference.
+- :func:`cohen_kappa` tabulates numeric labels with numpy and evaluates statsmodels'
+  ``cohens_kappa`` formulas (kappa and the Fleiss–Cohen–Everitt variance, unweighted, linear,
+  quadratic) directly; the tests prove both equal to statsmodels on generated tables, and the
+  numeric tabulation equal to the label-by-label one.
+
+Bootstrap resamples are drawn as uniform indices counted with ``bincount`` (multinomial
+counts, as ``Generator.multinomial`` gives, in a third of the time), seeded, so intervals are
+reproducible run to run.
 
 Policy for awkward data, the same for every statistic:
 
@@ -23,6 +43,7 @@ was dropped for missing values.
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from collections.abc import Hashable, Iterator, Sequence
@@ -264,6 +285,20 @@ class BlandAltmanResult:
 
 
 @contextmanager
+def _one_blas_thread() -> Iterator[None]:
+    """Run the bootstrap's matrix products on one BLAS thread.
+
+    They are small (resamples × units); a second OpenBLAS thread buys nothing and, on a busy
+    2-core machine, spins waiting for a core: the analysis of a 500-case study took 1.7 times
+    the CPU time with two threads. ``threadpoolctl`` (scikit-learn's) restores the setting.
+    """
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
+
+
+@contextmanager
 def _quiet() -> Iterator[None]:
     """Silence floating-point warnings and library chatter; undefined results are handled."""
     with np.errstate(all="ignore"), warnings.catch_warnings():
@@ -321,6 +356,24 @@ def _join(*notes: str) -> str:
     return " ".join(note for note in notes if note)
 
 
+def _bootstrap_weights(n_items: int, n_boot: int, seed: int) -> FloatArray:
+    """How often each item is drawn in each of ``n_boot`` resamples with replacement (rows).
+
+    Each row is a sample of ``n_items`` uniform draws with replacement, counted with
+    ``bincount``: multinomial(n, 1/n) counts, the same distribution as
+    ``Generator.multinomial`` gives but about 2.5 times faster for hundreds of items.
+    Seeded, so intervals are reproducible run to run.
+    """
+    rng = np.random.default_rng(seed)
+    # 32-bit indices when they fit: half the memory traffic of the default 64-bit draws.
+    dtype = np.int32 if n_boot * n_items < 2**31 else np.int64
+    picks = rng.integers(0, n_items, size=(n_boot, n_items), dtype=dtype)
+    # Resample b's draws land in bins b·n … b·n + n − 1, so one bincount counts them all.
+    offsets: npt.NDArray[np.integer[Any]] = np.arange(0, n_boot * n_items, n_items, dtype=dtype)
+    counts = np.bincount((picks + offsets[:, None]).ravel(), minlength=n_boot * n_items)
+    return counts.reshape(n_boot, n_items).astype(np.float64)
+
+
 # ---------------------------------------------------------------- ICC
 
 _PINGOUIN_TYPE = {
@@ -331,6 +384,29 @@ _PINGOUIN_TYPE = {
     IccForm.AGREEMENT_AVERAGE: "ICC(A,k)",
     IccForm.CONSISTENCY_AVERAGE: "ICC(C,k)",
 }
+
+#: Fewest ratings (targets × raters) for an ICC: pingouin's two-way ANOVA refuses fewer.
+_MIN_ICC_RATINGS = 5
+
+# The closed-form path below is used only when the target and residual sums of squares are
+# both at least this fraction of the total: then the rounding of the subtraction that gives
+# the residual (≈ 1e-16 of the total) moves F, the ICC and its bounds by far less than 1e-9.
+# Anything closer to exact agreement (or to no between-target variance) goes to pingouin.
+_ICC_CONDITION = 1e-6
+_CI_LEVEL = 0.95
+
+
+@dataclass(frozen=True)
+class _IccFigures:
+    """One row of pingouin's ``intraclass_corr`` table, as plain floats."""
+
+    value: float
+    f_value: float
+    df1: int
+    df2: int
+    p_value: float
+    low: float
+    high: float
 
 
 @contextmanager
@@ -350,13 +426,139 @@ def _pingouin_full_precision() -> Iterator[None]:
         pingouin.options.update(saved)
 
 
+def _icc_pingouin(used: FloatArray, form: IccForm) -> _IccFigures:
+    """The reference path: :func:`pingouin.intraclass_corr` on complete data."""
+    import pandas as pd  # type: ignore[import-untyped]
+    import pingouin
+
+    n, k = used.shape
+    long = pd.DataFrame(
+        {
+            "target": np.repeat(np.arange(n), k),
+            "rater": np.tile(np.arange(k), n),
+            "rating": used.ravel(),
+        }
+    )
+    with _quiet(), _pingouin_full_precision():
+        table = pingouin.intraclass_corr(
+            data=long, targets="target", raters="rater", ratings="rating"
+        ).set_index("Type")
+    row = table.loc[_PINGOUIN_TYPE[form]]
+    low, high = (float(bound) for bound in row["CI95"])
+    return _IccFigures(
+        value=float(row["ICC"]),
+        f_value=float(row["F"]),
+        df1=int(row["df1"]),
+        df2=int(row["df2"]),
+        p_value=float(row["pval"]),
+        low=low,
+        high=high,
+    )
+
+
+def _icc_closed_form(used: FloatArray, form: IccForm) -> _IccFigures | None:
+    """The same figures as :func:`_icc_pingouin`, from the mean squares in closed form.
+
+    Mean squares of the two-way ANOVA without replication (Shrout & Fleiss 1979, Table 2:
+    BMS, JMS, EMS and the one-way WMS), the ICC formulas of McGraw & Wong (1996) Table 4, and
+    the F-based 95 % intervals of Shrout & Fleiss (1979) eqs. 6–8 and McGraw & Wong (1996)
+    Table 7, with Satterthwaite's degrees of freedom for the absolute-agreement forms — the
+    arithmetic of ``pingouin.intraclass_corr`` (pingouin 0.7, ``reliability.py``) step for
+    step, with :mod:`scipy.stats` for the F distribution. Returns None when the residual or
+    between-target sum of squares is too small a fraction of the total for this arithmetic
+    to match pingouin to 1e-9 (see ``_ICC_CONDITION``); the caller then uses pingouin.
+    """
+    from scipy import stats
+
+    n, k = used.shape
+    grand = float(used.mean())
+    ss_total = float(((used - grand) ** 2).sum())
+    ss_targets = k * float(((used.mean(axis=1) - grand) ** 2).sum())
+    ss_raters = n * float(((used.mean(axis=0) - grand) ** 2).sum())
+    ss_error = ss_total - (ss_targets + ss_raters)
+    floor = _ICC_CONDITION * ss_total
+    if not (ss_total > 0 and ss_targets > floor and ss_error > floor):
+        return None
+    df1 = n - 1
+    df_one_way = n * (k - 1)
+    df_two_way = (n - 1) * (k - 1)
+    msb = ss_targets / df1  # between targets (BMS)
+    msj = ss_raters / (k - 1)  # between raters (JMS)
+    mse = ss_error / df_two_way  # residual (EMS)
+    msw = (ss_raters + ss_error) / df_one_way  # within targets, one-way (WMS)
+    tail = 1.0 - (1.0 - _CI_LEVEL) / 2.0
+    f_dist = stats.f
+    with _quiet():
+        if form in (IccForm.ONE_WAY_SINGLE, IccForm.ONE_WAY_AVERAGE):
+            f_value = msb / msw
+            df2 = df_one_way
+            lower_f = f_value / float(f_dist.ppf(tail, df1, df2))
+            upper_f = f_value * float(f_dist.ppf(tail, df2, df1))
+            if form is IccForm.ONE_WAY_SINGLE:
+                value = (msb - msw) / (msb + (k - 1) * msw)
+                low = (lower_f - 1) / (lower_f + (k - 1))
+                high = (upper_f - 1) / (upper_f + (k - 1))
+            else:
+                value = (msb - msw) / msb
+                low, high = 1 - 1 / lower_f, 1 - 1 / upper_f
+        elif form in (IccForm.CONSISTENCY_SINGLE, IccForm.CONSISTENCY_AVERAGE):
+            f_value = msb / mse
+            df2 = df_two_way
+            lower_f = f_value / float(f_dist.ppf(tail, df1, df2))
+            upper_f = f_value * float(f_dist.ppf(tail, df2, df1))
+            if form is IccForm.CONSISTENCY_SINGLE:
+                value = (msb - mse) / (msb + (k - 1) * mse)
+                low = (lower_f - 1) / (lower_f + (k - 1))
+                high = (upper_f - 1) / (upper_f + (k - 1))
+            else:
+                value = (msb - mse) / msb
+                low, high = 1 - 1 / lower_f, 1 - 1 / upper_f
+        else:
+            f_value = msb / mse
+            df2 = df_two_way
+            single = (msb - mse) / (msb + (k - 1) * mse + k * (msj - mse) / n)
+            # McGraw & Wong (1996) Table 7, case 2A: Satterthwaite's degrees of freedom.
+            f_raters = msj / mse
+            v_num = (
+                df_two_way * (k * single * f_raters + n * (1 + (k - 1) * single) - k * single) ** 2
+            )
+            v_den = (
+                df1 * k**2 * single**2 * f_raters**2
+                + (n * (1 + (k - 1) * single) - k * single) ** 2
+            )
+            v = v_num / v_den
+            upper_crit = float(f_dist.ppf(tail, n - 1, v))
+            lower_crit = float(f_dist.ppf(tail, v, n - 1))
+            spread = k * msj + (k * n - k - n) * mse
+            low = n * (msb - upper_crit * mse) / (upper_crit * spread + n * msb)
+            high = n * (lower_crit * msb - mse) / (spread + n * lower_crit * msb)
+            if form is IccForm.AGREEMENT_SINGLE:
+                value = single
+            else:
+                value = (msb - mse) / (msb + (msj - mse) / n)
+                low, high = low * k / (1 + low * (k - 1)), high * k / (1 + high * (k - 1))
+        p_value = float(f_dist.sf(f_value, df1, df2))
+    return _IccFigures(
+        value=float(value),
+        f_value=float(f_value),
+        df1=df1,
+        df2=df2,
+        p_value=p_value,
+        low=float(low),
+        high=float(high),
+    )
+
+
 def icc(ratings: npt.ArrayLike, form: IccForm | str = IccForm.AGREEMENT_SINGLE) -> IccResult:
     """Intraclass correlation coefficient with its 95 % confidence interval.
 
-    A thin mapping over :func:`pingouin.intraclass_corr` (two-way ANOVA mean squares; the
-    F-based intervals of Shrout & Fleiss 1979 / McGraw & Wong 1996, with Satterthwaite's
-    degrees of freedom for the absolute-agreement forms — checked against R ``psych::ICC``
-    in pingouin's own tests and, here, against Shrout & Fleiss's worked example).
+    The figures of :func:`pingouin.intraclass_corr` (two-way ANOVA mean squares; the F-based
+    intervals of Shrout & Fleiss 1979 / McGraw & Wong 1996, with Satterthwaite's degrees of
+    freedom for the absolute-agreement forms — checked against R ``psych::ICC`` in pingouin's
+    own tests and, here, against Shrout & Fleiss's worked example). For speed they are
+    computed in closed form from the complete-case matrix, the same formulas in the same order
+    (see the module docstring; proven equal to pingouin to 1e-9 in the tests); data too close
+    to exact agreement for that arithmetic go through pingouin itself.
 
     Parameters
     ----------
@@ -378,8 +580,9 @@ def icc(ratings: npt.ArrayLike, form: IccForm | str = IccForm.AGREEMENT_SINGLE) 
     Raises
     ------
     AnalysisError
-        If the shape is wrong, ``form`` is unknown, fewer than 2 raters are given, or fewer
-        than 2 targets remain after dropping missing ratings.
+        If the shape is wrong, ``form`` is unknown, fewer than 2 raters are given, fewer than
+        2 targets remain after dropping missing ratings, or fewer than
+        5 ratings remain (e.g. 2 targets × 2 raters).
     """
     chosen: IccForm = _choice(IccForm, str(form), "ICC form")
     matrix = _numeric_matrix(ratings, "ICC ratings", "targets × raters")
@@ -418,24 +621,15 @@ def icc(ratings: npt.ArrayLike, form: IccForm | str = IccForm.AGREEMENT_SINGLE) 
             n_dropped=n_dropped,
             note="ICC undefined: every rating is identical, so there is no variance to share.",
         )
+    if n * k < _MIN_ICC_RATINGS:
+        raise AnalysisError(
+            f"ICC needs at least {_MIN_ICC_RATINGS} ratings; {n} complete targets × {k} raters "
+            "is too few. Add targets (cases) rated by every rater."
+        )
 
-    import pandas as pd  # type: ignore[import-untyped]
-    import pingouin
-
-    long = pd.DataFrame(
-        {
-            "target": np.repeat(np.arange(n), k),
-            "rater": np.tile(np.arange(k), n),
-            "rating": used.ravel(),
-        }
-    )
-    with _quiet(), _pingouin_full_precision():
-        table = pingouin.intraclass_corr(
-            data=long, targets="target", raters="rater", ratings="rating"
-        ).set_index("Type")
-    row = table.loc[_PINGOUIN_TYPE[chosen]]
-    value = _finite_or_none(row["ICC"])
-    low, high = (float(bound) for bound in row["CI95"])
+    figures = _icc_closed_form(used, chosen) or _icc_pingouin(used, chosen)
+    value = _finite_or_none(figures.value)
+    low, high = figures.low, figures.high
     notes: list[str] = []
     ci: ConfidenceInterval | None = None
     if value is None:
@@ -445,7 +639,7 @@ def icc(ratings: npt.ArrayLike, form: IccForm | str = IccForm.AGREEMENT_SINGLE) 
         )
     elif math.isfinite(low) and math.isfinite(high):
         ci = (low, high)
-    elif not math.isfinite(float(row["F"])):
+    elif not math.isfinite(figures.f_value):
         notes.append(
             "No confidence interval: the raters agree exactly (up to a constant shift for the "
             "two-way forms), so the residual mean square is zero, the F ratio infinite and "
@@ -459,16 +653,20 @@ def icc(ratings: npt.ArrayLike, form: IccForm | str = IccForm.AGREEMENT_SINGLE) 
         n=n,
         k=k,
         form=chosen,
-        f_value=_finite_or_none(row["F"]),
-        df1=int(row["df1"]),
-        df2=int(row["df2"]),
-        p_value=_finite_or_none(row["pval"]),
+        f_value=_finite_or_none(figures.f_value),
+        df1=figures.df1,
+        df2=figures.df2,
+        p_value=_finite_or_none(figures.p_value),
         n_dropped=n_dropped,
         note=_join(*notes),
     )
 
 
 # ---------------------------------------------------------------- Cohen's kappa
+
+#: The 0.975 quantile of the standard normal, ``scipy.stats.norm.isf(0.025)`` (what
+#: statsmodels' ``KappaResults`` multiplies the standard error by; checked in the tests).
+_Z_975 = 1.9599639845400545
 
 
 def _categories_for(
@@ -495,45 +693,55 @@ def _categories_for(
         ) from None
 
 
-def cohen_kappa(
-    a: Sequence[Hashable] | npt.ArrayLike,
-    b: Sequence[Hashable] | npt.ArrayLike,
-    weights: KappaWeights | str | None = None,
-    categories: Sequence[Hashable] | None = None,
-) -> KappaResult:
-    """Cohen's kappa for two raters, unweighted or with linear/quadratic weights.
-
-    Computed by :func:`statsmodels.stats.inter_rater.cohens_kappa` on the contingency table
-    (equal to :func:`sklearn.metrics.cohen_kappa_score`, checked in the tests). Its standard
-    error is the large-sample, non-null one of Fleiss, Cohen & Everitt (1969), *Psychol Bull*
-    72:323–327, also for weighted kappa — the formula SAS PROC FREQ prints as "ASE".
-
-    Parameters
-    ----------
-    a, b : sequences of labels (text or numbers), one per subject, same length
-        None or NaN marks a missing label; pairs with either missing are dropped.
-    weights : None (unweighted), ``"linear"`` or ``"quadratic"``
-        Weighted kappa treats the categories as ordered and equally spaced, in the order of
-        ``categories``.
-    categories : optional sequence of every possible label, in order
-        Default: the sorted labels that occur. Give it for ordinal fields (the protocol's
-        choices) so weights follow the clinical order and unused categories count.
-
-    Returns
-    -------
-    KappaResult
-        ``value`` is None when chance agreement is 1 (both raters used the same single
-        category), where kappa is 0/0.
-
-    Raises
-    ------
-    AnalysisError
-        If the lengths differ, ``weights`` is unknown, a label is outside ``categories``, or
-        fewer than 2 complete pairs remain.
-    """
-    chosen: KappaWeights | None = (
-        None if weights is None else _choice(KappaWeights, str(weights), "kappa weights")
+def _is_plain_number(label: object) -> bool:
+    return (
+        isinstance(label, int | float | np.integer | np.floating)
+        and not isinstance(label, bool)
+        and math.isfinite(float(label))
     )
+
+
+def _kappa_table_numeric(
+    a: object, b: object, categories: Sequence[Hashable] | None
+) -> tuple[FloatArray, tuple[Hashable, ...], int, int] | None:
+    """Contingency table, category order, n and n_dropped for numeric arrays, vectorised.
+
+    The same table, order and errors as the label-by-label path, for the input ``tables``
+    passes (float arrays with NaN for missing, numeric categories); None for anything else.
+    """
+    if not (isinstance(a, np.ndarray) and isinstance(b, np.ndarray)):
+        return None
+    if a.dtype != b.dtype or a.dtype.kind not in "iuf" or a.ndim != 1 or b.ndim != 1:
+        return None
+    if a.size != b.size:
+        return None  # the label path words the error
+    if categories is not None and not all(_is_plain_number(c) for c in categories):
+        return None
+    first, second = a.astype(np.float64), b.astype(np.float64)
+    complete = ~(np.isnan(first) | np.isnan(second))
+    n = int(complete.sum())
+    n_dropped = first.size - n
+    if n < 2:
+        return None  # the label path words the error
+    first, second = first[complete], second[complete]
+    if np.isinf(first).any() or np.isinf(second).any():
+        return None
+    # Labels as the label path sees them (Python scalars of the arrays' own type).
+    present = np.unique(np.concatenate([first, second])).astype(a.dtype).tolist()
+    order = _categories_for(present, categories)
+    values = np.array(order, dtype=np.float64)
+    sorter = np.argsort(values, kind="stable")
+    size = len(order)
+    index_a = sorter[np.searchsorted(values[sorter], first)]
+    index_b = sorter[np.searchsorted(values[sorter], second)]
+    table = np.bincount(index_a * size + index_b, minlength=size * size).reshape(size, size)
+    return table.astype(np.float64), order, n, n_dropped
+
+
+def _kappa_table_labels(
+    a: object, b: object, categories: Sequence[Hashable] | None
+) -> tuple[FloatArray, tuple[Hashable, ...], int, int]:
+    """Contingency table, category order, n and n_dropped for any hashable labels."""
     first_array, second_array = np.asarray(a, dtype=object), np.asarray(b, dtype=object)
     if first_array.ndim != 1 or second_array.ndim != 1:
         raise AnalysisError(
@@ -561,6 +769,95 @@ def cohen_kappa(
     table = np.zeros((len(order), len(order)), dtype=np.float64)
     for x, y in pairs:
         table[index[x], index[y]] += 1
+    return table, order, n, n_dropped
+
+
+def _kappa_statistics(table: FloatArray, weights: KappaWeights | None) -> tuple[float, float]:
+    """Kappa and its asymptotic variance from a contingency table (raters a in rows).
+
+    The arithmetic of :func:`statsmodels.stats.inter_rater.cohens_kappa` (statsmodels 0.14,
+    ``inter_rater.py``) step for step, with ``wt=None``, ``"linear"`` (Cicchetti–Allison) or
+    ``"quadratic"`` (Fleiss–Cohen) and the default equally spaced category scores: kappa as
+    1 − Σ w·p_obs / Σ w·p_exp for the weighted forms, and the large-sample non-null variance of
+    Fleiss, Cohen & Everitt (1969), as SAS PROC FREQ computes its ASE. Written out because
+    statsmodels' result object builds frozen scipy distributions on every call, which cost
+    more than the statistic; value and variance are proven equal to statsmodels in the tests.
+    """
+    nobs = table.sum()
+    probs = table / nobs
+    freq_row = table.sum(1) / nobs
+    freq_col = table.sum(0) / nobs
+    prob_exp = freq_col * freq_row[:, None]
+    if weights is None:
+        agree_exp = np.diag(prob_exp).sum()
+        kappa = (np.diag(table).sum() / nobs - agree_exp) / (1 - agree_exp)
+        term_a = (np.diag(probs) * (1 - (freq_row + freq_col) * (1 - kappa)) ** 2).sum()
+        term_b_cells = probs * (freq_col[:, None] + freq_row) ** 2
+        np.fill_diagonal(term_b_cells, 0.0)
+        term_b = (1 - kappa) ** 2 * term_b_cells.sum()
+        term_c = (kappa - agree_exp * (1 - kappa)) ** 2
+        variance = (term_a + term_b - term_c) / (1 - agree_exp) ** 2 / nobs
+        return float(kappa), float(variance)
+    scores = np.arange(table.shape[0], dtype=np.float64)
+    if weights is KappaWeights.LINEAR:
+        disagreement = np.abs(scores[:, None] - scores) / (scores[-1] - scores[0])
+    else:
+        disagreement = (scores[:, None] - scores) ** 2 / (scores[-1] - scores[0]) ** 2
+    kappa = 1 - (disagreement * table).sum() / nobs / (disagreement * prob_exp).sum()
+    agreement = 1.0 - disagreement
+    w_row = (freq_col * agreement).sum(1)
+    w_col = (freq_row[:, None] * agreement).sum(0)
+    agree_wexp = (agreement * freq_col * freq_row[:, None]).sum()
+    term_a = probs * (agreement - (w_col + w_row[:, None]) * (1 - kappa)) ** 2
+    factor = 1.0 / ((1 - agree_wexp) ** 2 * nobs)
+    variance = (term_a.sum() - (kappa - agree_wexp * (1 - kappa)) ** 2) * factor
+    return float(kappa), float(variance)
+
+
+def cohen_kappa(
+    a: Sequence[Hashable] | npt.ArrayLike,
+    b: Sequence[Hashable] | npt.ArrayLike,
+    weights: KappaWeights | str | None = None,
+    categories: Sequence[Hashable] | None = None,
+) -> KappaResult:
+    """Cohen's kappa for two raters, unweighted or with linear/quadratic weights.
+
+    The figures of :func:`statsmodels.stats.inter_rater.cohens_kappa` on the contingency
+    table, computed with its formulas in numpy (proven equal to statsmodels in the tests, and
+    equal to :func:`sklearn.metrics.cohen_kappa_score`). Its standard error is the
+    large-sample, non-null one of Fleiss, Cohen & Everitt (1969), *Psychol Bull* 72:323–327,
+    also for weighted kappa — the formula SAS PROC FREQ prints as "ASE".
+
+    Parameters
+    ----------
+    a, b : sequences of labels (text or numbers), one per subject, same length
+        None or NaN marks a missing label; pairs with either missing are dropped.
+    weights : None (unweighted), ``"linear"`` or ``"quadratic"``
+        Weighted kappa treats the categories as ordered and equally spaced, in the order of
+        ``categories``.
+    categories : optional sequence of every possible label, in order
+        Default: the sorted labels that occur. Give it for ordinal fields (the protocol's
+        choices) so weights follow the clinical order and unused categories count.
+
+    Returns
+    -------
+    KappaResult
+        ``value`` is None when chance agreement is 1 (both raters used the same single
+        category), where kappa is 0/0.
+
+    Raises
+    ------
+    AnalysisError
+        If the lengths differ, ``weights`` is unknown, a label is outside ``categories``, or
+        fewer than 2 complete pairs remain.
+    """
+    chosen: KappaWeights | None = (
+        None if weights is None else _choice(KappaWeights, str(weights), "kappa weights")
+    )
+    # Numeric arrays (what the agreement tables pass) are tabulated in one pass; anything
+    # else label by label. Both give the same table, order and errors.
+    found = _kappa_table_numeric(a, b, categories)
+    table, order, n, n_dropped = found or _kappa_table_labels(a, b, categories)
     observed = float(np.trace(table) / n)
 
     disagreement = _kappa_disagreement_weights(len(order), chosen)
@@ -582,21 +879,15 @@ def cohen_kappa(
             ),
         )
 
-    from statsmodels.stats.inter_rater import (  # type: ignore[import-untyped]
-        cohens_kappa as statsmodels_kappa,
-    )
-
     with _quiet():
-        result = statsmodels_kappa(table, wt=None if chosen is None else chosen.value)
-    value = float(result.kappa)
-    variance = float(result.var_kappa)
+        value, variance = _kappa_statistics(table, chosen)
     note = ""
     se: float | None = None
     ci: ConfidenceInterval | None = None
     # Exact agreement gives a variance of zero that rounding can push a hair below it.
     if math.isfinite(variance) and variance > -1e-12:
         se = math.sqrt(max(variance, 0.0))
-        ci = (float(result.kappa_low), float(result.kappa_upp))
+        ci = (value - _Z_975 * se, value + _Z_975 * se)
     else:
         note = "No confidence interval: the asymptotic variance is not defined for this table."
     return KappaResult(
@@ -706,7 +997,7 @@ def fleiss_kappa(
             ),
         )
 
-    from statsmodels.stats.inter_rater import (
+    from statsmodels.stats.inter_rater import (  # type: ignore[import-untyped]
         fleiss_kappa as statsmodels_fleiss,
     )
 
@@ -715,11 +1006,10 @@ def fleiss_kappa(
     ci: ConfidenceInterval | None = None
     note = ""
     if n_boot > 0:
-        rng = np.random.default_rng(seed)
-        resample = rng.multinomial(
-            n_subjects, np.full(n_subjects, 1.0 / n_subjects), size=n_boot
-        ).astype(np.float64)
-        ci, note = _percentile_ci(_fleiss_engine(matrix, resample), n_boot)
+        resample = _bootstrap_weights(n_subjects, n_boot, seed)
+        with _one_blas_thread():
+            kappas = _fleiss_engine(matrix, resample)
+        ci, note = _percentile_ci(kappas, n_boot)
     return FleissKappaResult(
         value=value,
         ci=ci,
@@ -805,6 +1095,38 @@ def _alpha_engine(
     return alphas
 
 
+def _alpha_codes_numeric(
+    data: object, level: AlphaLevel, categories: Sequence[Hashable]
+) -> tuple[FloatArray, FloatArray] | None:
+    """:func:`_alpha_codes` for a numeric array with numeric categories, vectorised.
+
+    The same codes, domain and errors as the label-by-label path, for the input ``tables``
+    passes (float arrays with NaN for missing); None for anything else.
+    """
+    if not isinstance(data, np.ndarray) or data.dtype.kind not in "iuf" or data.ndim != 2:
+        return None
+    if not all(_is_plain_number(c) for c in categories):
+        return None
+    values = data.astype(np.float64)
+    if np.isinf(values).any():
+        return None
+    present_mask = ~np.isnan(values)
+    present = np.unique(values[present_mask]).astype(data.dtype).tolist()
+    order = _categories_for(present, categories)
+    numeric_order = np.array(order, dtype=np.float64)
+    if level in (AlphaLevel.INTERVAL, AlphaLevel.RATIO):
+        if np.any(np.diff(numeric_order) <= 0):
+            raise AnalysisError(
+                f"categories for the {level} level must be increasing numbers; got {list(order)}."
+            )
+        return values, numeric_order
+    # Nominal and ordinal distances depend only on the rank of a category.
+    sorter = np.argsort(numeric_order, kind="stable")
+    codes = np.full(values.shape, np.nan)
+    codes[present_mask] = sorter[np.searchsorted(numeric_order[sorter], values[present_mask])]
+    return codes, np.arange(len(order), dtype=np.float64)
+
+
 def _alpha_codes(
     data: npt.ArrayLike, level: AlphaLevel, categories: Sequence[Hashable] | None
 ) -> tuple[FloatArray, FloatArray]:
@@ -825,6 +1147,10 @@ def _alpha_codes(
                 "Krippendorff's alpha at the ordinal level on text labels needs categories= "
                 "in their order."
             )
+    if categories is not None:
+        found = _alpha_codes_numeric(data, level, categories)
+        if found is not None:
+            return found
     labels = np.array(data, dtype=object)
     if labels.ndim != 2:
         raise AnalysisError(
@@ -958,11 +1284,10 @@ def krippendorff_alpha(
             note="Alpha undefined: no disagreement is expected between these values.",
         )
     if n_boot > 0:
-        rng = np.random.default_rng(seed)
-        resample = rng.multinomial(n_units, np.full(n_units, 1.0 / n_units), size=n_boot).astype(
-            np.float64
-        )
-        ci, note = _percentile_ci(_alpha_engine(value_counts, domain, chosen, resample), n_boot)
+        resample = _bootstrap_weights(n_units, n_boot, seed)
+        with _one_blas_thread():
+            alphas = _alpha_engine(value_counts, domain, chosen, resample)
+        ci, note = _percentile_ci(alphas, n_boot)
     return AlphaResult(
         value=value,
         ci=ci,
@@ -975,6 +1300,14 @@ def krippendorff_alpha(
 
 
 # ---------------------------------------------------------------- Bland–Altman
+
+
+@functools.lru_cache(maxsize=1024)
+def _t_975(degrees_of_freedom: int) -> float:
+    """The 0.975 quantile of Student's t (a study asks for the same few sample sizes often)."""
+    from scipy import stats
+
+    return float(stats.t.ppf(0.975, degrees_of_freedom))
 
 
 def bland_altman(a: npt.ArrayLike, b: npt.ArrayLike) -> BlandAltmanResult:
@@ -1026,8 +1359,6 @@ def bland_altman(a: npt.ArrayLike, b: npt.ArrayLike) -> BlandAltmanResult:
             f"Bland–Altman needs at least 2 complete pairs; {n} remain after dropping "
             f"{n_dropped} with a missing value."
         )
-    from scipy import stats
-
     differences = first[complete] - second[complete]
     means = (first[complete] + second[complete]) / 2.0
     differences.setflags(write=False)
@@ -1036,7 +1367,7 @@ def bland_altman(a: npt.ArrayLike, b: npt.ArrayLike) -> BlandAltmanResult:
     sd = float(differences.std(ddof=1))
     # Bland & Altman's conventional 1.96, so limits match published analyses digit for digit.
     z = 1.96
-    t = float(stats.t.ppf(0.975, n - 1))
+    t = _t_975(n - 1)
     lower, upper = bias - z * sd, bias + z * sd
     se_bias = sd / math.sqrt(n)
     se_limit = sd * math.sqrt(3.0 / n)

@@ -22,11 +22,19 @@ away, for the statistician.
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import html
 import math
+import multiprocessing
+import os
 import re
-from collections.abc import Iterable, Sequence
+import sys
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
+from typing import Any
 
 import pandas as pd  # type: ignore[import-untyped]
 
@@ -172,6 +180,110 @@ def _image(uri: str | None, alt: str) -> str:
 
 def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "section"
+
+
+# ---------------------------------------------------------------- figures
+
+_FigureJob = tuple[Callable[..., str | None], tuple[Any, ...], str]
+
+# The jobs of the drawing in progress, read by forked workers (which inherit this process's
+# memory, so the data never has to be pickled); empty outside write_report.
+_FORKED_JOBS: list[_FigureJob] = []
+
+
+def _bland_altman_uri(points: pd.DataFrame, fld: Field, analysis: str) -> str | None:
+    return plots.bland_altman_plot(points, fld, analysis)[0]
+
+
+def _draw_job(index: int) -> str | None:
+    function, args, _ = _FORKED_JOBS[index]
+    return function(*args)
+
+
+def _fork_is_safe() -> bool:
+    """Whether worker processes may be forked from here.
+
+    Only with the ``fork`` start method (a spawned worker would spend longer importing
+    matplotlib than drawing), never from a process running a Qt application or other Python
+    threads (a forked child inherits locks held by threads that do not exist in it).
+    """
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return False
+    if any(name in sys.modules for name in ("PySide6", "PyQt6", "PyQt5", "shiboken6")):
+        return False
+    return threading.active_count() == 1
+
+
+class _Figures:
+    """The report's figures: requested while the sections are written, drawn together.
+
+    A request returns a placeholder for the ``<img>`` element; :meth:`draw` renders every
+    figure — in worker processes when allowed — and :meth:`fill` puts them in place. The
+    drawing is deterministic, so the report is the same byte for byte whatever the number of
+    processes.
+    """
+
+    def __init__(self) -> None:
+        self.jobs: list[_FigureJob] = []
+        self.images: list[str] = []
+
+    def request(self, function: Callable[..., str | None], *args: Any, alt: str) -> str:
+        self.jobs.append((function, args, alt))
+        return f"\x00figure {len(self.jobs) - 1}\x00"
+
+    def draw(self, processes: int) -> None:
+        uris: list[str | None] | None = None
+        if processes > 1 and len(self.jobs) > 1 and _fork_is_safe():
+            uris = self._draw_forked(min(processes, len(self.jobs)))
+        if uris is None:
+            uris = [function(*args) for function, args, _ in self.jobs]
+        self.images = [_image(uri, alt) for uri, (_, _, alt) in zip(uris, self.jobs, strict=True)]
+
+    def _cost(self, index: int) -> int:
+        # Relative drawing time: the small-multiple figures have several axes, the rest one.
+        function = self.jobs[index][0]
+        return 3 if function in (_bland_altman_uri, plots.intra_by_reader_plot) else 1
+
+    def _draw_forked(self, processes: int) -> list[str | None] | None:
+        # This process draws a share too, so ``processes`` − 1 workers are forked; the shares
+        # are balanced greedily by estimated cost, largest first.
+        shares: list[list[int]] = [[] for _ in range(processes)]
+        loads = [0] * processes
+        for index in sorted(range(len(self.jobs)), key=self._cost, reverse=True):
+            lightest = loads.index(min(loads))
+            shares[lightest].append(index)
+            loads[lightest] += self._cost(index)
+        uris: list[str | None] = [None] * len(self.jobs)
+        _FORKED_JOBS[:] = self.jobs
+        # Objects that exist now are left out of the garbage collector's passes: a collection
+        # in a worker would otherwise touch, and so copy, every page of this process's heap.
+        # (A caller that froze the collector itself keeps its own setting.)
+        freeze = gc.get_freeze_count() == 0
+        if freeze:
+            gc.freeze()
+        try:
+            context = multiprocessing.get_context("fork")
+            with ProcessPoolExecutor(max_workers=processes - 1, mp_context=context) as pool:
+                futures = {
+                    index: pool.submit(_draw_job, index) for share in shares[1:] for index in share
+                }
+                for index in shares[0]:
+                    function, args, _ = self.jobs[index]
+                    uris[index] = function(*args)
+                for index, future in futures.items():
+                    uris[index] = future.result()
+        except (OSError, BrokenProcessPool):
+            return None  # drawn in this process instead
+        finally:
+            if freeze:
+                gc.unfreeze()
+            _FORKED_JOBS.clear()
+        return uris
+
+    def fill(self, html_text: str) -> str:
+        return re.sub(
+            "\x00figure (\\d+)\x00", lambda match: self.images[int(match.group(1))], html_text
+        )
 
 
 # ---------------------------------------------------------------- table shaping
@@ -370,7 +482,13 @@ def _disagree_section(result: AgreementResult, protocol: Protocol) -> str:
     return "".join(parts)
 
 
-def _field_section(result: AgreementResult, fld: Field, protocol: Protocol) -> str:
+def _field_section(
+    result: AgreementResult,
+    fld: Field,
+    protocol: Protocol,
+    figures: _Figures,
+    points: dict[tuple[str, str], pd.DataFrame],
+) -> str:
     inter = result.inter[result.inter["field"] == fld.key]
     unit = f", unit {fld.unit}" if fld.unit else ""
     scope = f"{fld.scope} field" + (f" ({fld.view} only)" if fld.view else "")
@@ -395,7 +513,9 @@ def _field_section(result: AgreementResult, fld: Field, protocol: Protocol) -> s
             + "</details>"
         )
     headline = main[main["role"] == "headline"]
-    parts.append(_image(plots.agreement_by_zone_plot(headline, fld), f"{fld.label} by zone"))
+    parts.append(
+        figures.request(plots.agreement_by_zone_plot, headline, fld, alt=f"{fld.label} by zone")
+    )
     if fld.level is Level.CONTINUOUS:
         ba = result.bland_altman[
             (result.bland_altman["field"] == fld.key) & (result.bland_altman["analysis"] == "inter")
@@ -410,12 +530,24 @@ def _field_section(result: AgreementResult, fld: Field, protocol: Protocol) -> s
             else:
                 table = f"<p><b>Bland–Altman</b> ({_e(fld.unit or '')})</p>{table}"
             parts.append(table)
-        uri, _ = plots.bland_altman_plot(result.points, fld, "inter")
-        parts.append(_image(uri, f"{fld.label} Bland–Altman"))
+        parts.append(
+            figures.request(
+                _bland_altman_uri,
+                points.get(("inter", fld.key), result.points.iloc[:0]),
+                fld,
+                "inter",
+                alt=f"{fld.label} Bland–Altman",
+            )
+        )
     return "".join(parts)
 
 
-def _intra_section(result: AgreementResult, protocol: Protocol) -> str:
+def _intra_section(
+    result: AgreementResult,
+    protocol: Protocol,
+    figures: _Figures,
+    points: dict[tuple[str, str], pd.DataFrame],
+) -> str:
     intra = result.intra
     if intra.empty:
         return (
@@ -449,13 +581,22 @@ def _intra_section(result: AgreementResult, protocol: Protocol) -> str:
             "ordinal, Cohen's kappa for nominal fields):</p>"
         ),
         f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(cells)}</tbody></table>",
-        _image(plots.intra_by_reader_plot(headline, fields), "intra-observer agreement"),
+        figures.request(
+            plots.intra_by_reader_plot, headline, fields, alt="intra-observer agreement"
+        ),
     ]
     for fld in fields:
         if fld.level is not Level.CONTINUOUS:
             continue
-        uri, _ = plots.bland_altman_plot(result.points, fld, "intra")
-        parts.append(_image(uri, f"{fld.label} intra-observer Bland–Altman"))
+        parts.append(
+            figures.request(
+                _bland_altman_uri,
+                points.get(("intra", fld.key), result.points.iloc[:0]),
+                fld,
+                "intra",
+                alt=f"{fld.label} intra-observer Bland–Altman",
+            )
+        )
     ordered = _protocol_order(intra, protocol)
     parts.append(
         f"<details><summary>All intra-observer rows ({len(ordered)})</summary>"
@@ -584,6 +725,7 @@ def write_report(
     protocol: Protocol,
     longitudinal: pd.DataFrame | None = None,
     extra_sections: Sequence[tuple[str, str]] = (),
+    processes: int | None = None,
 ) -> Path:
     """Write ``report.html`` and the CSV tables into ``out_dir``.
 
@@ -599,6 +741,11 @@ def write_report(
         and adverse events. The title is plain text (escaped here); the body is an HTML
         fragment inserted as given — escape its data (:func:`html_table` does) — and must not
         refer to anything outside the report (no links, scripts or non-``data:`` sources).
+    processes : processes drawing the figures, this one included (drawing is most of the
+        report's time); None (default) uses one per CPU, at most 4; 1 draws everything in this
+        process. Workers are forked only where that is safe (the ``fork`` start method, no Qt
+        application and no other thread in this process); otherwise, or if a worker fails, the
+        figures are drawn here. The report is the same byte for byte either way.
 
     Returns
     -------
@@ -634,15 +781,22 @@ def write_report(
         ) from error
 
     fields = list(analysed_fields(protocol))
+    figures = _Figures()
+    # Split the (large) Bland–Altman point table once, not once per figure.
+    points = {
+        (str(analysis), str(key)): group
+        for (analysis, key), group in result.points.groupby(["analysis", "field"], sort=False)
+    }
+    field_sections = "".join(
+        _field_section(result, fld, protocol, figures, points) for fld in fields
+    )
+    intra_section = _intra_section(result, protocol, figures, points)
+    figures.draw(min(4, os.cpu_count() or 1) if processes is None else processes)
     sections: list[tuple[str, str, str]] = [
         ("summary", "Summary", _summary(result, longitudinal)),
         ("disagreement", "Where readers disagree", _disagree_section(result, protocol)),
-        (
-            "fields",
-            "Inter-observer agreement per field",
-            "".join(_field_section(result, fld, protocol) for fld in fields),
-        ),
-        ("intra", "Intra-observer agreement per reader", _intra_section(result, protocol)),
+        ("fields", "Inter-observer agreement per field", figures.fill(field_sections)),
+        ("intra", "Intra-observer agreement per reader", figures.fill(intra_section)),
     ]
     if longitudinal is not None:
         sections.append(

@@ -151,7 +151,6 @@ INTER = "inter"
 INTRA = "intra"
 #: Resamples for the intra-observer alpha interval (see ``agreement_tables``): none by default.
 DEFAULT_N_BOOT_INTRA = 0
-_MIN_ICC_RATINGS = 5
 
 
 @dataclass(frozen=True)
@@ -329,31 +328,23 @@ class _Analyser:
         self.inter = _Rows(INTER)
         self.intra = _Rows(INTRA)
         self.bland_altman: list[dict[str, Any]] = []
-        self.points: list[pd.DataFrame] = []
+        # Bland–Altman points per call: the labels and the two arrays, framed once at the end.
+        self.points: list[tuple[tuple[str, ...], np.ndarray, np.ndarray]] = []
 
     # ---- continuous
     def icc(self, rows: _Rows, where: _Where, matrix: np.ndarray, readers: str) -> None:
         method = "ICC(A,1)"
-        n_complete = int((~np.isnan(matrix).any(axis=1)).sum())
-        if n_complete >= 2 and n_complete * matrix.shape[1] < _MIN_ICC_RATINGS:
-            # pingouin's two-way ANOVA asserts on fewer than 5 ratings; say it in words.
+        try:
+            result = agreement.icc(matrix, form="A,1")
+        except AnalysisError as error:
+            n_complete = int((~np.isnan(matrix).any(axis=1)).sum())
             rows.failed(
                 where,
                 readers=readers,
                 method=method,
                 role="headline",
                 n=n_complete,
-                note=(
-                    f"ICC needs at least {_MIN_ICC_RATINGS} ratings; {n_complete} complete "
-                    f"cases × {matrix.shape[1]} readers is too few."
-                ),
-            )
-            return
-        try:
-            result = agreement.icc(matrix, form="A,1")
-        except AnalysisError as error:
-            rows.failed(
-                where, readers=readers, method=method, role="headline", n=0, note=str(error)
+                note=str(error),
             )
             return
         rows.add(
@@ -413,21 +404,23 @@ class _Analyser:
             ),
         )
         self.bland_altman.append(row)
+        labels = (analysis, where.fld.key, where.view, where.zone, where.timepoint)
         self.points.append(
-            pd.DataFrame(
-                {
-                    "analysis": analysis,
-                    "field": where.fld.key,
-                    "view": where.view,
-                    "zone": where.zone,
-                    "timepoint": where.timepoint,
-                    "reader_a": reader_a,
-                    "reader_b": reader_b,
-                    "mean": np.asarray(result.means),
-                    "difference": np.asarray(result.differences),
-                }
-            )
+            ((*labels, reader_a, reader_b), np.asarray(result.means), result.differences)
         )
+
+    def points_frame(self) -> pd.DataFrame:
+        """Every Bland–Altman point, one row each (:data:`_POINT_COLUMNS`)."""
+        if not self.points:
+            return pd.DataFrame(columns=list(_POINT_COLUMNS))
+        sizes = [len(means) for _, means, _ in self.points]
+        columns: dict[str, np.ndarray] = {}
+        for position, name in enumerate(_POINT_COLUMNS[:7]):
+            labels = np.array([labels[position] for labels, _, _ in self.points], dtype=object)
+            columns[name] = np.repeat(labels, sizes)
+        columns["mean"] = np.concatenate([means for _, means, _ in self.points])
+        columns["difference"] = np.concatenate([diffs for _, _, diffs in self.points])
+        return pd.DataFrame(columns)
 
     # ---- categorical
     def kappa(
@@ -651,49 +644,113 @@ def _timepoint_order(labels: Sequence[str], protocol: Protocol) -> list[str]:
     return known + sorted(set(labels) - set(known))
 
 
-def _groups(
-    values: pd.DataFrame, fld: Field, protocol: Protocol
-) -> list[tuple[_Where, pd.DataFrame]]:
-    """Split the entries holding ``fld`` into the groups analysed separately."""
-    present = values[values[fld.key].notna()]
-    if present.empty:
-        return []
-    result: list[tuple[_Where, pd.DataFrame]] = []
-    if fld.scope is Scope.ZONE:
-        present = present[present["zone"] != ""]
-        zone_order = {z.key: i for i, z in enumerate(protocol.zones)}
-        keys = sorted(
-            present.groupby(["view", "zone", "timepoint"]).groups,
-            key=lambda k: (zone_order.get(k[1], 99), k[2]),
+def _factorise(column: pd.Series) -> tuple[np.ndarray, list[str]]:
+    """Integer codes and the sorted distinct labels of a text column (code order = sort order)."""
+    codes, uniques = pd.factorize(column.astype(str), sort=True)
+    return np.asarray(codes, dtype=np.int64), [str(label) for label in uniques]
+
+
+class _Entries:
+    """An entries table as arrays, its key columns factorised once for all fields.
+
+    Grouping by field, place and time point then costs a stable ``argsort`` of integer codes
+    per field instead of a pandas ``groupby`` and a ``get_group`` per group; the groups, their
+    order and the row order within each group are those of the pandas version.
+    """
+
+    def __init__(self, frame: pd.DataFrame) -> None:
+        self.frame = frame
+        self.reader_codes, self.readers = _factorise(frame["reader"])
+        self.case_codes, self.cases = _factorise(frame["case_code"])
+        self.view_codes, self.views = _factorise(frame["view"])
+        self.zone_codes, self.zones = _factorise(frame["zone"])
+        self.time_codes, self.timepoints = _factorise(frame["timepoint"])
+        self.has_zone = (frame["zone"] != "").to_numpy(dtype=bool)
+        self._values: dict[str, np.ndarray] = {}
+
+    def values(self, column: str) -> np.ndarray:
+        if column not in self._values:
+            self._values[column] = self.frame[column].to_numpy(dtype=np.float64)
+        return self._values[column]
+
+    def groups(
+        self, fld: Field, present_column: str, protocol: Protocol
+    ) -> list[tuple[_Where, np.ndarray]]:
+        """Rows (indices, in table order) of each group holding a value of ``present_column``.
+
+        Zone fields: one group per view, zone and time point (zone entries); view fields: per
+        view and time point; case fields: per time point (entries without a zone). Ordered by
+        the protocol's zones/views, then time point label, then the protocol's time points.
+        """
+        present = ~np.isnan(self.values(present_column))
+        n_times = len(self.timepoints)
+        if fld.scope is Scope.ZONE:
+            mask = present & self.has_zone
+            combined = (self.view_codes * len(self.zones) + self.zone_codes) * n_times
+        elif fld.scope is Scope.VIEW:
+            mask = present & ~self.has_zone
+            combined = self.view_codes * n_times
+        else:
+            mask = present & ~self.has_zone
+            combined = np.zeros(len(self.frame), dtype=np.int64)
+        combined = combined + self.time_codes
+        rows = np.flatnonzero(mask)
+        if rows.size == 0:
+            return []
+        ids = combined[rows]
+        order = np.argsort(ids, kind="stable")
+        sorted_ids = ids[order]
+        starts = np.flatnonzero(np.r_[True, sorted_ids[1:] != sorted_ids[:-1]])
+        members = np.split(rows[order], starts[1:])
+        result: list[tuple[_Where, np.ndarray]] = []
+        for group_rows in members:
+            row = group_rows[0]
+            timepoint = self.timepoints[self.time_codes[row]]
+            if fld.scope is Scope.ZONE:
+                where = _Where(
+                    fld,
+                    self.views[self.view_codes[row]],
+                    self.zones[self.zone_codes[row]],
+                    timepoint,
+                )
+            elif fld.scope is Scope.VIEW:
+                where = _Where(fld, self.views[self.view_codes[row]], "", timepoint)
+            else:
+                where = _Where(fld, fld.view or "", "", timepoint)
+            result.append((where, group_rows))
+        if fld.scope is Scope.ZONE:
+            zone_order = {z.key: i for i, z in enumerate(protocol.zones)}
+            result.sort(key=lambda item: (zone_order.get(item[0].zone, 99), item[0].timepoint))
+        elif fld.scope is Scope.VIEW:
+            view_order = {v: i for i, v in enumerate(protocol.views)}
+            result.sort(key=lambda item: (view_order.get(item[0].view, 99), item[0].timepoint))
+        order_of_times = _timepoint_order([w.timepoint for w, _ in result], protocol)
+        result.sort(key=lambda item: order_of_times.index(item[0].timepoint))
+        return result
+
+    def matrix(self, rows: np.ndarray, column: str) -> tuple[np.ndarray, list[str], list[str]]:
+        """Cases × readers values of one group (sorted case codes and reader IDs)."""
+        cases, case_index = np.unique(self.case_codes[rows], return_inverse=True)
+        readers, reader_index = np.unique(self.reader_codes[rows], return_inverse=True)
+        matrix = np.full((len(cases), len(readers)), np.nan)
+        matrix[case_index, reader_index] = self.values(column)[rows]
+        return (
+            matrix,
+            [self.readers[code] for code in readers],
+            [self.cases[code] for code in cases],
         )
-        grouped = present.groupby(["view", "zone", "timepoint"])
-        for view, zone, timepoint in keys:
-            result.append(
-                (_Where(fld, view, zone, timepoint), grouped.get_group((view, zone, timepoint)))
-            )
-    elif fld.scope is Scope.VIEW:
-        present = present[present["zone"] == ""]
-        view_order = {v: i for i, v in enumerate(protocol.views)}
-        grouped = present.groupby(["view", "timepoint"])
-        keys = sorted(grouped.groups, key=lambda k: (view_order.get(k[0], 99), k[1]))
-        for view, timepoint in keys:
-            result.append((_Where(fld, view, "", timepoint), grouped.get_group((view, timepoint))))
-    else:
-        present = present[present["zone"] == ""]
-        for timepoint, group in present.groupby("timepoint"):
-            result.append((_Where(fld, fld.view or "", "", str(timepoint)), group))
-    order = _timepoint_order([w.timepoint for w, _ in result], protocol)
-    result.sort(key=lambda item: order.index(item[0].timepoint))
-    return result
 
-
-def _matrix(group: pd.DataFrame, key: str) -> tuple[np.ndarray, list[str], list[str]]:
-    """Cases × readers values of one group (its rows all hold a value of ``key``)."""
-    cases, case_index = np.unique(group["case_code"].to_numpy(dtype=str), return_inverse=True)
-    readers, reader_index = np.unique(group["reader"].to_numpy(dtype=str), return_inverse=True)
-    matrix = np.full((len(cases), len(readers)), np.nan)
-    matrix[case_index, reader_index] = group[key].to_numpy(dtype=np.float64)
-    return matrix, [str(r) for r in readers], [str(c) for c in cases]
+    def by_reader(self, rows: np.ndarray) -> list[tuple[str, np.ndarray]]:
+        """The rows of each reader (sorted by reader ID), in table order."""
+        codes = self.reader_codes[rows]
+        order = np.argsort(codes, kind="stable")
+        sorted_codes = codes[order]
+        starts = np.flatnonzero(np.r_[True, sorted_codes[1:] != sorted_codes[:-1]])
+        members = np.split(rows[order], starts[1:])
+        return [
+            (self.readers[sorted_codes[start]], member)
+            for start, member in zip(starts, members, strict=True)
+        ]
 
 
 # ---------------------------------------------------------------- disagreement list
@@ -860,35 +917,31 @@ def agreement_tables(
     analyser = _Analyser(n_boot, n_boot_intra)
     candidates: list[pd.DataFrame] = []
     matrices: list[tuple[_Where, np.ndarray, list[str], list[str]]] = []
+    primary_entries = _Entries(primary)
+    paired_entries = _Entries(paired)
     for index, fld in enumerate(fields):
         scale = _field_scale(fld, primary)
-        for where, group in _groups(primary, fld, protocol):
-            matrix, readers, cases = _matrix(group, fld.key)
+        for where, rows in primary_entries.groups(fld, fld.key, protocol):
+            matrix, readers, cases = primary_entries.matrix(rows, fld.key)
             analyser.inter_group(where, matrix, readers)
             found = _disagreement_candidates(where, matrix, readers, cases, scale)
             if not found.empty:
                 found["_group"] = len(matrices)
                 candidates.append(found)
             matrices.append((where, matrix, readers, cases))
-        repeat_view = paired.rename(columns={fld.key: "_primary", f"{fld.key}_repeat": fld.key})
-        for where, group in _groups(repeat_view, fld, protocol):
-            for reader, mine in group.groupby("reader", sort=True):
-                analyser.intra_group(
-                    where,
-                    mine["_primary"].to_numpy(dtype=np.float64),
-                    mine[fld.key].to_numpy(dtype=np.float64),
-                    str(reader),
-                )
+        # Paired entries: ``key`` holds the primary read, ``key_repeat`` the repeat read.
+        repeat_key = f"{fld.key}_repeat"
+        first_reads = paired_entries.values(fld.key)
+        second_reads = paired_entries.values(repeat_key)
+        for where, rows in paired_entries.groups(fld, repeat_key, protocol):
+            for reader, mine in paired_entries.by_reader(rows):
+                analyser.intra_group(where, first_reads[mine], second_reads[mine], reader)
         if progress is not None:
             progress(index + 1, len(fields))
 
     disagreements = _top_disagreements(candidates, matrices, top_n)
     ba = pd.DataFrame(analyser.bland_altman, columns=list(BLAND_ALTMAN_COLUMNS))
-    points = (
-        pd.concat(analyser.points, ignore_index=True)
-        if analyser.points
-        else pd.DataFrame(columns=list(_POINT_COLUMNS))
-    )
+    points = analyser.points_frame()
     return AgreementResult(
         protocol_name=protocol.name,
         protocol_version=protocol.version,
