@@ -10,7 +10,9 @@ Annotation geometry by kind (``points_px``):
   its value is its length.
 - ``bridged_segment``: polyline (2+ points) along a bridged part of that interface; the sum of
   a zone's segments over its interface length is the zone's bridging extent.
-- ``rll``: two-point caliper across the radiolucent line at its widest; its value is the width.
+- ``rll``: the width caliper (two points across the radiolucent line at its widest) followed
+  by the traced line (none, or a polyline of 2+ points along the radiolucent line); its value
+  is the caliper's length (:func:`collarreader.session.rll_points` builds the layout).
 - ``cortical_caliper``: two-point caliper across the cortex at the collar level.
 - ``calibration_line``: reserved for a drawn calibration; the session keeps the calibration's
   points in :attr:`Calibration.points_px` instead, next to the spacing they gave.
