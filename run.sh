@@ -106,6 +106,9 @@ cmd_setup() {
 cmd_demo() {
   ensure_debian "${DEBIAN_RUNTIME[@]}"
   ensure_venv "$VENV" test,dev
+  # Our own modules' bytecode, for a quick start even where PYTHONDONTWRITEBYTECODE is set
+  # (uv compiled the dependencies' at install); cheap when nothing changed.
+  "$VENV/bin/python" -m compileall -q src >/dev/null || true
   # Opens the reader window on a display; with none, renders offscreen and writes a PNG.
   "$VENV/bin/collarreader" demo "$@"
 }
