@@ -115,7 +115,7 @@ def write_clinical_csvs(
             answers = np.clip(np.rint(rng.normal(mean_item, 0.7, 12)), 0, 4).astype(int)
             cells = [str(answer) for answer in answers]
             # Real questionnaires come back with the odd blank; now and then three (unscorable).
-            n_blank = rng.choice([0, 0, 0, 0, 1, 1, 2, 3])
+            n_blank = int(rng.choice([0] * 14 + [1] * 3 + [2] * 2 + [3]))
             for item in rng.choice(12, size=n_blank, replace=False):
                 cells[int(item)] = ""
             completed = surgery + dt.timedelta(days=int(days + rng.integers(-14, 15)))
