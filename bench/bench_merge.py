@@ -308,6 +308,11 @@ def drop_postgres(admin: str, name: str) -> None:
 # ------------------------------------------------------------------------------ main
 
 
+def _load() -> str:
+    """The 1-, 5- and 15-minute load averages: other work on the machine skews the figures."""
+    return ", ".join(f"{value:.2f}" for value in os.getloadavg())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--readers", type=int, default=20)
@@ -345,7 +350,7 @@ def main() -> None:
                     events += connection.execute("SELECT count(*) FROM audit_events").fetchone()[0]
                 sources.append(path)
                 continue
-            events += write_reader(
+            write_reader(
                 path,
                 f"R{index:02d}",
                 set_uuid=set_uuid,
@@ -353,6 +358,9 @@ def main() -> None:
                 cases=cases,
                 templates=templates,
             )
+            # Every event (import_cases' too), as for a reused database above.
+            with sqlite3.connect(path) as connection:
+                events += connection.execute("SELECT count(*) FROM audit_events").fetchone()[0]
             sources.append(path)
         findings = verify_database(sources[0])
         if findings:
@@ -367,6 +375,7 @@ def main() -> None:
         for stale in (study, workdir / "peer.sqlite"):
             for path in stale.parent.glob(f"{stale.name}*"):
                 path.unlink()
+        print(f"load average before the merge: {_load()}")
         started = time.perf_counter()
         report = merge_databases(study, sources)
         merge_seconds = time.perf_counter() - started
@@ -386,7 +395,7 @@ def main() -> None:
         print(
             f"peer, bare ATTACH + INSERT...SELECT: {peer_rows} rows in {peer_seconds:.2f} s = "
             f"{peer_rows / peer_seconds / 1000:.0f}k rows/s; merge/peer throughput "
-            f"{(rows / merge_seconds) / (peer_rows / peer_seconds):.2f}"
+            f"{(rows / merge_seconds) / (peer_rows / peer_seconds):.2f} (load average {_load()})"
         )
         if args.verify:
             started = time.perf_counter()
