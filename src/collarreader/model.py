@@ -253,3 +253,26 @@ class DatabaseIdentity:
     created_at: str
     app_version: str
     schema_revision: str
+
+
+TIDY_COLUMNS: tuple[str, ...] = (
+    "reader",
+    "case_code",
+    "kind",
+    "repeat_of",
+    "joint",
+    "view",
+    "timepoint",
+    "zone",
+    "field",
+    "value",
+    "unit",
+    "calibration_source",
+    "source",
+    "submitted",
+)
+"""Columns of the tidy long table (one row per recorded value), in the export's order.
+
+The database's export writes them and the analysis reads them; with the key file the export
+adds ``site``, ``patient`` and ``true_timepoint``.
+"""

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd  # type: ignore[import-untyped]
 
 from collarreader.errors import AnalysisError
+from collarreader.model import TIDY_COLUMNS
 from collarreader.protocol import Condition, Field, FieldType, FieldValue, Level, Protocol, Scope
 
 __all__ = [
@@ -45,23 +46,6 @@ __all__ = [
     "validate_tidy",
 ]
 
-TIDY_COLUMNS: tuple[str, ...] = (
-    "reader",
-    "case_code",
-    "kind",
-    "repeat_of",
-    "joint",
-    "view",
-    "timepoint",
-    "zone",
-    "field",
-    "value",
-    "unit",
-    "calibration_source",
-    "source",
-    "submitted",
-)
-"""Columns of the blinded export, in their contract order."""
 
 UNBLINDED_COLUMNS: tuple[str, ...] = ("site", "patient", "true_timepoint")
 """Columns the export adds when it is unblinded with the key file."""

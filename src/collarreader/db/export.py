@@ -39,27 +39,11 @@ from collarreader.db.models import (
     ScoreRow,
 )
 from collarreader.errors import DatabaseError, ProtocolError
+from collarreader.model import TIDY_COLUMNS
 from collarreader.protocol import FieldType, Protocol, load_protocol
 
 __all__ = ["TIDY_COLUMNS", "export_tidy", "tidy_frame", "write_tidy"]
 
-TIDY_COLUMNS: tuple[str, ...] = (
-    "reader",
-    "case_code",
-    "kind",
-    "repeat_of",
-    "joint",
-    "view",
-    "timepoint",
-    "zone",
-    "field",
-    "value",
-    "unit",
-    "calibration_source",
-    "source",
-    "submitted",
-)
-"""Columns of the blinded tidy table, in the contract's order."""
 
 _SORT = ["reader", "case_code", "timepoint", "view", "zone", "field"]
 _READERS: Table = Reader.__table__  # type: ignore[assignment]
