@@ -10,6 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from collarreader.errors import DatabaseError
+
 revision = ${repr(up_revision)}
 down_revision = ${repr(down_revision)}
 branch_labels = None
@@ -23,4 +25,10 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     """Databases are never downgraded: restore the backup made before the upgrade."""
-    raise NotImplementedError
+    # Never downgrade in place: the file was copied to <name>.bak-<revision>-<time> before
+    # the upgrade, and that copy is the way back.
+    message = (
+        "collarreader databases are never downgraded; restore the backup copy "
+        "(<database>.bak-<revision>-<time>) made before the upgrade."
+    )
+    raise DatabaseError(message)
