@@ -11,7 +11,7 @@ import pytest
 
 from collarreader.analysis.tidy import read_tidy
 from collarreader.db.engine import open_database
-from collarreader.db.export import TIDY_COLUMNS, export_tidy, tidy_frame
+from collarreader.db.export import TIDY_COLUMNS, TYPED_NOT_MEASURED, export_tidy, tidy_frame
 from collarreader.db.merge import merge_databases
 from collarreader.db.repository import Repository
 from collarreader.errors import DatabaseError
@@ -131,6 +131,35 @@ def test_unsubmitted_reading_is_exported_as_not_submitted(merged: Merged, tmp_pa
     assert len(table) == 1
     row = table.iloc[0]
     assert (row.field, row.value, bool(row.submitted)) == ("image_quality", "poor", False)
+
+
+def test_typed_mm_value_says_it_was_not_measured(merged: Merged, tmp_path: Path) -> None:
+    # A width typed in the panel has no geometry behind it: the export must not borrow the
+    # calibration of an image it was not measured on, nor leave the source blank.
+    reading_set = open_reading_set(merged.setdir)
+    database = open_database(
+        tmp_path / "T.sqlite",
+        create=True,
+        role="reader",
+        reader_id="A",
+        set_uuid=reading_set.set_uuid,
+        protocol=reading_set.protocol,
+    )
+    try:
+        session = ReadingSession(Repository(database), reading_set, reading_set.protocol, "A")
+        context = session.open_case(session.cases[0].case_code)
+        image = context.case.images[0]
+        zone = reading_set.protocol.zones_for(image.view)[0].key
+        where = {"timepoint": image.timepoint, "view": image.view, "zone": zone}
+        session.set_score("rll_present", True, **where)
+        session.set_score("rll_width_mm", 1.5, **where)
+        session.close_case()
+        table = tidy_frame(database)
+    finally:
+        database.close()
+    width = table[table.field == "rll_width_mm"].iloc[0]
+    assert (width.value, width.unit, width.source) == ("1.5", "mm", "entered")
+    assert width.calibration_source == TYPED_NOT_MEASURED
 
 
 def test_export_refuses_bad_targets_and_formats(merged: Merged, tmp_path: Path) -> None:

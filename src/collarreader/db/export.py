@@ -8,9 +8,9 @@ repeat read), ``joint``, ``view`` ("" for case fields), ``timepoint`` (the label
 saw), ``zone`` ("" unless a zone field), ``field``, ``value`` (canonical text: choice key,
 ``yes``/``no`` for bool fields, the number with the field's decimals), ``unit``,
 ``calibration_source`` (for mm values: ``manual: ball 25 mm`` for a reader's calibration,
-else the header spacing's source such as ``imager_magnified``, or ``uncalibrated``; "" for
-other values), ``source`` (measured/entered/derived), ``submitted`` (the reading is submitted
-and locked).
+else the header spacing's source such as ``imager_magnified``, or ``uncalibrated``; for a mm
+value typed without a measurement, ``typed, not measured``; "" for other values),
+``source`` (measured/entered/derived), ``submitted`` (the reading is submitted and locked).
 
 Rows are sorted by reader, case code, time point, view, zone and field, so the same database
 always gives the same file. :func:`tidy_frame` returns the table as a pandas DataFrame, so an
@@ -76,6 +76,10 @@ def _study_protocol(database: Database, protocol: Protocol | None) -> Protocol |
     return shipped if shipped.sha256 == identity.protocol_sha256 else None
 
 
+TYPED_NOT_MEASURED = "typed, not measured"
+"""``calibration_source`` of a mm value the reader typed instead of measuring."""
+
+
 def _calibration_text(calibration: Any) -> str:
     return f"manual: {calibration.method} {calibration.known_size_mm:g} mm"
 
@@ -102,7 +106,6 @@ def tidy_frame(database: Database, *, protocol: Protocol | None = None) -> pd.Da
     with database.read() as connection:
         readers = {row.id: row.reader_code for row in connection.execute(select(_READERS))}
         cases = {row.id: row for row in connection.execute(select(_CASES))}
-        images = {row.id: row for row in connection.execute(select(_IMAGES))}
         readings = {row.id: row for row in connection.execute(select(_READINGS))}
         calibrations = {row.id: row for row in connection.execute(select(_CALIBRATIONS))}
         annotations = {
@@ -117,12 +120,6 @@ def tidy_frame(database: Database, *, protocol: Protocol | None = None) -> pd.Da
             )
         }
         scores = connection.execute(select(_SCORES)).all()
-    # (reading, time point, view) → the reader's calibration of that image, for entered mm.
-    calibrated: dict[tuple[str, str, str], Any] = {}
-    for calibration in calibrations.values():
-        image = images.get(calibration.image_id)
-        if image is not None:
-            calibrated[(calibration.reading_id, image.timepoint, image.view)] = calibration
     rows: list[tuple[Any, ...]] = []
     for score in scores:
         reading = readings[score.reading_id]
@@ -143,9 +140,9 @@ def tidy_frame(database: Database, *, protocol: Protocol | None = None) -> pd.Da
                 else:
                     calibration_source = "uncalibrated"
             else:
-                found = calibrated.get((reading.id, score.timepoint, score.view or ""))
-                if found is not None:
-                    calibration_source = _calibration_text(found)
+                # Typed in the scoring panel: no geometry, so no calibration stands behind it;
+                # say so rather than borrow the calibration of an image it was not measured on.
+                calibration_source = TYPED_NOT_MEASURED
         rows.append(
             (
                 readers[reading.reader_id],
