@@ -62,7 +62,8 @@ body{font-family:"DejaVu Sans",Arial,Helvetica,sans-serif;font-size:14px;color:#
 h1{font-size:24px;margin:24px 0 4px}h2{font-size:19px;border-bottom:2px solid #3465a4;
   padding-bottom:3px;margin-top:36px}h3{font-size:16px;margin:26px 0 6px}
 .sub{color:#555;margin:0 0 12px}.note{color:#555;font-size:12px}
-table{border-collapse:collapse;margin:6px 0 12px;font-size:12.5px}
+table{border-collapse:collapse;margin:6px 0 12px;font-size:12.5px;display:block;
+  max-width:100%;overflow-x:auto}
 th,td{border:1px solid #ccc;padding:3px 7px;text-align:left;vertical-align:top}
 th{background:#eef1f6;font-weight:600}td.num{text-align:right;font-variant-numeric:tabular-nums}
 tr:nth-child(even) td{background:#fafafa}
