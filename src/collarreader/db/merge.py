@@ -57,6 +57,7 @@ import os
 import sqlite3
 import time
 import uuid
+from abc import ABC, abstractmethod
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -1086,39 +1087,77 @@ def _replay_owned(
 # ------------------------------------------------------------------------------ bulk copies
 
 
-class _Bulk:
-    """Reading a source and copying its events and rows in bulk, per target backend."""
+class _Bulk(ABC):
+    """Reading a source and copying its events and rows in bulk, per target backend.
 
-    def source_tail(self) -> tuple[int, str]:
-        raise NotImplementedError
+    A backend says how to query the source (:meth:`_query`) and how its tables are named
+    there (:meth:`_source_table`: ``src.x`` when ATTACHed to a SQLite target, ``x`` when read
+    on its own); the queries shared by both backends are written once here.
+    """
 
-    def source_hash_at(self, seq: int) -> str | None:
-        raise NotImplementedError
+    db_id: str
 
-    def copy_events(self, after_seq: int) -> int:
-        raise NotImplementedError
+    @abstractmethod
+    def source_tail(self) -> tuple[int, str]: ...
 
-    def copy_rows(self, table: str) -> int:
-        raise NotImplementedError
+    @abstractmethod
+    def source_hash_at(self, seq: int) -> str | None: ...
+
+    @abstractmethod
+    def copy_events(self, after_seq: int) -> int: ...
+
+    @abstractmethod
+    def copy_rows(self, table: str) -> int: ...
+
+    @abstractmethod
+    def _query(self, sql: str, *parameters: Any) -> list[Any]: ...
+
+    @abstractmethod
+    def _source_table(self, name: str) -> str: ...
 
     def touched(self, after_seq: int, entities: Sequence[str]) -> dict[str, set[str]]:
-        raise NotImplementedError
+        """Entity ids, per entity, that the source's events after ``after_seq`` touch."""
+        result: dict[str, set[str]] = defaultdict(set)
+        placeholders = ", ".join("?" for _ in entities)
+        for entity, entity_id in self._query(
+            f"SELECT DISTINCT entity, entity_id FROM {self._source_table('audit_events')} "  # noqa: S608
+            f"WHERE seq > ? AND entity IN ({placeholders})",
+            after_seq,
+            *entities,
+        ):
+            result[str(entity)].add(str(entity_id))
+        return result
 
     def new_events(self, after_seq: int) -> Iterator[tuple[str, str, str | None, str | None, int]]:
-        raise NotImplementedError
+        """The source's own events after ``after_seq``: entity, id, before, after, seq."""
+        for row in self._query(
+            "SELECT entity, entity_id, before, after, seq "  # noqa: S608
+            f"FROM {self._source_table('audit_events')} "
+            "WHERE db_id = ? AND seq > ? ORDER BY seq",
+            self.db_id,
+            after_seq,
+        ):
+            yield (str(row[0]), str(row[1]), row[2], row[3], int(row[4]))
 
     def case_codes(self, reading_ids: Sequence[str]) -> list[str]:
-        raise NotImplementedError
-
-    def _query(self, sql: str, *parameters: Any) -> list[Any]:
-        raise NotImplementedError
+        """Case codes of these readings in the source, sorted."""
+        readings, cases = self._source_table("readings"), self._source_table("cases")
+        codes: list[str] = []
+        for chunk in _chunks(reading_ids):
+            placeholders = ", ".join("?" for _ in chunk)
+            codes.extend(
+                str(row[0])
+                for row in self._query(
+                    f"SELECT c.case_code FROM {readings} r JOIN {cases} c ON c.id = r.case_id "  # noqa: S608
+                    f"WHERE r.id IN ({placeholders})",
+                    *chunk,
+                )
+            )
+        return sorted(codes)
 
     def same_rows(self, entity: str, ids: Sequence[str]) -> set[str] | None:
         """Of these ids, those whose row the source and the study hold alike; None: unknown."""
         return None
-
-    def _source_table(self, name: str) -> str:
-        raise NotImplementedError
 
     def rows_by_id(self, entity: str, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         """The source's live rows of ``entity`` with these ids, as row states."""
@@ -1209,41 +1248,6 @@ class _SqliteBulk(_Bulk):
         )
         return int(result.rowcount)
 
-    def touched(self, after_seq: int, entities: Sequence[str]) -> dict[str, set[str]]:
-        result: dict[str, set[str]] = defaultdict(set)
-        placeholders = ", ".join("?" for _ in entities)
-        for entity, entity_id in self._query(
-            "SELECT DISTINCT entity, entity_id FROM src.audit_events "  # noqa: S608
-            f"WHERE seq > ? AND entity IN ({placeholders})",
-            after_seq,
-            *entities,
-        ):
-            result[str(entity)].add(str(entity_id))
-        return result
-
-    def new_events(self, after_seq: int) -> Iterator[tuple[str, str, str | None, str | None, int]]:
-        for row in self._query(
-            "SELECT entity, entity_id, before, after, seq FROM src.audit_events "
-            "WHERE db_id = ? AND seq > ? ORDER BY seq",
-            self.db_id,
-            after_seq,
-        ):
-            yield (str(row[0]), str(row[1]), row[2], row[3], int(row[4]))
-
-    def case_codes(self, reading_ids: Sequence[str]) -> list[str]:
-        codes: list[str] = []
-        for chunk in _chunks(reading_ids):
-            placeholders = ", ".join("?" for _ in chunk)
-            codes.extend(
-                str(row[0])
-                for row in self._query(
-                    "SELECT c.case_code FROM src.readings r JOIN src.cases c ON c.id = r.case_id "  # noqa: S608
-                    f"WHERE r.id IN ({placeholders})",
-                    *chunk,
-                )
-            )
-        return sorted(codes)
-
 
 class _PostgresBulk(_Bulk):
     """The source read with sqlite3 (read-only), rows written with psycopg ``COPY``."""
@@ -1318,41 +1322,6 @@ class _PostgresBulk(_Bulk):
                     yield row  # JSON columns travel as their stored text; json parses it
 
         return self._copy(table, rows())
-
-    def touched(self, after_seq: int, entities: Sequence[str]) -> dict[str, set[str]]:
-        result: dict[str, set[str]] = defaultdict(set)
-        placeholders = ", ".join("?" for _ in entities)
-        for entity, entity_id in self._query(
-            "SELECT DISTINCT entity, entity_id FROM audit_events "  # noqa: S608
-            f"WHERE seq > ? AND entity IN ({placeholders})",
-            after_seq,
-            *entities,
-        ):
-            result[str(entity)].add(str(entity_id))
-        return result
-
-    def new_events(self, after_seq: int) -> Iterator[tuple[str, str, str | None, str | None, int]]:
-        for row in self._query(
-            "SELECT entity, entity_id, before, after, seq FROM audit_events "
-            "WHERE db_id = ? AND seq > ? ORDER BY seq",
-            self.db_id,
-            after_seq,
-        ):
-            yield (str(row[0]), str(row[1]), row[2], row[3], int(row[4]))
-
-    def case_codes(self, reading_ids: Sequence[str]) -> list[str]:
-        codes: list[str] = []
-        for chunk in _chunks(reading_ids):
-            placeholders = ", ".join("?" for _ in chunk)
-            codes.extend(
-                str(row[0])
-                for row in self._query(
-                    "SELECT c.case_code FROM readings r JOIN cases c ON c.id = r.case_id "  # noqa: S608
-                    f"WHERE r.id IN ({placeholders})",
-                    *chunk,
-                )
-            )
-        return sorted(codes)
 
 
 # ------------------------------------------------------------------------------ comparing
