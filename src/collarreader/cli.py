@@ -126,12 +126,6 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 def _cmd_simulate_reads(args: argparse.Namespace) -> int:
     from collarreader.study.simulate import simulate_reads
 
-    if (args.truth is None) != (args.key is None):
-        print(
-            "error: --truth and --key go together (the truth is keyed by source file).",
-            file=sys.stderr,
-        )
-        return 2
     with progress_bar(f"reader {args.reader}") as progress:
         summary = simulate_reads(
             args.setdir,
