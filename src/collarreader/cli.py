@@ -11,14 +11,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from collarreader import __version__
 from collarreader.errors import CollarReaderError
-
-ProgressCallback = Callable[[int, int], None]
+from collarreader.model import ProgressCallback
 
 # Defaults repeated here so that `--help` does not import the heavy core modules;
 # tests/test_cli.py checks they equal the core's own.

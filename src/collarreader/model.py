@@ -20,6 +20,7 @@ Annotation geometry by kind (``points_px``):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -276,3 +277,7 @@ TIDY_COLUMNS: tuple[str, ...] = (
 The database's export writes them and the analysis reads them; with the key file the export
 adds ``site``, ``patient`` and ``true_timepoint``.
 """
+
+
+ProgressCallback = Callable[[int, int], None]
+"""``progress(done, total)``: how long steps report progress (a rich bar, a Qt dialog, a test)."""

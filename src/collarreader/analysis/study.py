@@ -12,7 +12,6 @@ through the patient study ID the key carries.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd  # type: ignore[import-untyped]
@@ -24,6 +23,7 @@ from collarreader.analysis.unblind import unblind
 from collarreader.db.engine import Database, open_database
 from collarreader.db.export import tidy_frame
 from collarreader.errors import AnalysisError, ProtocolError
+from collarreader.model import ProgressCallback
 from collarreader.protocol import Protocol, load_protocol
 from collarreader.study.keyfile import Key, load_key
 
@@ -34,8 +34,6 @@ __all__ = [
     "write_study_export",
     "write_study_report",
 ]
-
-ProgressCallback = Callable[[int, int], None]
 
 
 class StudyTables:

@@ -100,7 +100,7 @@ from collarreader.db.models import AUDITED_TABLES, AuditEvent, MergeLogRow
 from collarreader.db.transaction import Transaction
 from collarreader.db.verify import hash_matches
 from collarreader.errors import MergeError
-from collarreader.model import DatabaseRole, utc_now_iso
+from collarreader.model import DatabaseRole, ProgressCallback, utc_now_iso
 
 __all__ = [
     "OWNED_TABLES",
@@ -111,7 +111,6 @@ __all__ = [
     "merge_databases",
 ]
 
-ProgressCallback = Callable[[int, int], None]
 
 SHARED_TABLES: tuple[str, ...] = ("readers", "cases", "images")
 """Reading-set rows every reader database of a set holds alike, parents first."""

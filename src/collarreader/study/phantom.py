@@ -25,7 +25,6 @@ import math
 import os
 import time
 from collections import Counter
-from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
@@ -44,6 +43,7 @@ from pydicom.uid import (
 )
 
 from collarreader.errors import PhantomError
+from collarreader.model import ProgressCallback
 from collarreader.study.phantom_anatomy import (
     DETECTOR_GAIN,
     DETECTOR_OFFSET,
@@ -76,8 +76,6 @@ FULL_ROWS, FULL_COLS = 2560, 2048
 SMALL_FACTOR = 8
 # The window written to the header shows soft tissue to metal (log-domain P 0.9–5.6).
 _WINDOW_LOW_P, _WINDOW_HIGH_P = 0.9, 5.6
-
-ProgressCallback = Callable[[int, int], None]
 
 
 class Progression(StrEnum):

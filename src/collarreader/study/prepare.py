@@ -27,7 +27,7 @@ import secrets
 import shutil
 import struct
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -46,6 +46,7 @@ from collarreader.errors import (
     ReadingSetError,
 )
 from collarreader.imaging import load_radiograph
+from collarreader.model import ProgressCallback
 from collarreader.protocol import DEFAULT_PROTOCOL, Protocol, load_protocol
 from collarreader.study.deid import (
     DEIDENTIFICATION_METHOD,
@@ -88,9 +89,6 @@ from collarreader.study.readingset import (
 DEFAULT_REPEAT_FRACTION = 0.2
 """Share of cases each reader reads twice: 20 % gives ≥ 20 repeat pairs from 100 cases, enough
 for an intra-observer ICC with a usable confidence interval, at a fifth more reading time."""
-
-ProgressCallback = Callable[[int, int], None]
-"""``progress(done, total)``, called from the calling thread after each image is written."""
 
 
 @dataclass(frozen=True)
@@ -427,7 +425,8 @@ def prepare_reading_set(
     confirm_burned_in : manifest paths of images with burned-in text that the study lead has
         checked and admits
     force : replace an existing reading set at ``out`` and an existing key (kept as ``.bak``)
-    progress : called as ``progress(done, total)`` while images are written
+    progress : called as ``progress(done, total)`` from the calling thread after each image
+        is written
     workers : threads for de-identification (default: CPU count, at most 4)
 
     Returns

@@ -34,7 +34,7 @@ import hashlib
 import json
 import math
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,7 +48,7 @@ from collarreader.db.models import AnnotationRow, CalibrationRow, ScoreRow
 from collarreader.db.repository import Repository
 from collarreader.errors import KeyFileError, ReadingSetError, SessionError
 from collarreader.imaging import Spacing, spacing_from_dataset
-from collarreader.model import AnnotationKind, Case, ImageRef
+from collarreader.model import AnnotationKind, Case, ImageRef, ProgressCallback
 from collarreader.protocol import Field, FieldType, Protocol, Scope, ToolKind
 from collarreader.session import ReadingSession
 from collarreader.study.keyfile import Key, load_key
@@ -56,7 +56,6 @@ from collarreader.study.readingset import ReadingSet, open_reading_set
 
 __all__ = ["ReaderProfile", "SimulationSummary", "reader_profile", "simulate_reads"]
 
-ProgressCallback = Callable[[int, int], None]
 
 TRUTH_FORMAT = "collarreader-phantom-truth"
 BALL_DIAMETER_MM = 25.0
