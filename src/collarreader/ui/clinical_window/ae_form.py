@@ -1,0 +1,250 @@
+"""The adverse-event editor: patient, onset, description and the five vocabularies."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from enum import StrEnum
+from typing import Any
+
+from PySide6 import QtCore, QtWidgets
+
+from collarreader.clinical.adverse_events import (
+    MAX_DESCRIPTION_CHARS,
+    Action,
+    AdverseEvent,
+    Category,
+    Outcome,
+    Relation,
+    Severity,
+    check_date,
+    check_patient_id,
+    parse_iso_date,
+)
+from collarreader.clinical.store import StoredAdverseEvent
+from collarreader.errors import ClinicalDataError
+from collarreader.ui.clinical_window.fields import (
+    _enum_combo,
+    _problem_lines,
+    _reason_text,
+    _select_data,
+    _set_invalid,
+)
+
+__all__ = ["AdverseEventForm"]
+
+_AE_CHOICES: tuple[tuple[str, type[StrEnum], Callable[[Any], str]], ...] = (
+    (
+        "category",
+        Category,
+        lambda m: m.value if m.henderson_type is None else f"type {m.henderson_type} — {m.value}",
+    ),
+    ("severity", Severity, lambda m: f"grade {m.grade} — {m.value}"),
+    ("relation", Relation, lambda m: m.value),
+    ("action", Action, lambda m: m.value),
+    ("outcome", Outcome, lambda m: m.value),
+)
+
+
+class AdverseEventForm(QtWidgets.QWidget):
+    """The adverse-event editor: patient, onset, description and the five vocabularies."""
+
+    changed = QtCore.Signal()
+    save_requested = QtCore.Signal()
+
+    def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.event_id: str | None = None
+        self.loaded: AdverseEvent | None = None
+        self._touched: set[str] = set()
+        self._loading = False
+
+        self.mode_label = QtWidgets.QLabel()
+        self.mode_label.setObjectName("mode")
+        self.mode_label.setWordWrap(True)
+        self.patient_edit = QtWidgets.QLineEdit()
+        self.patient_edit.setPlaceholderText("study ID, e.g. P001")
+        self.patient_completer = QtWidgets.QCompleter([])
+        self.patient_completer.setCaseSensitivity(QtCore.Qt.CaseSensitivity.CaseInsensitive)
+        # Inline: the known ID is completed in the field itself, no popup to dismiss.
+        self.patient_completer.setCompletionMode(
+            QtWidgets.QCompleter.CompletionMode.InlineCompletion
+        )
+        self.patient_edit.setCompleter(self.patient_completer)
+        self.onset_edit = QtWidgets.QLineEdit()
+        self.onset_edit.setPlaceholderText("YYYY-MM-DD")
+        self.onset_edit.setMaxLength(10)
+        self.description_edit = QtWidgets.QPlainTextEdit()
+        self.description_edit.setPlaceholderText("What happened (no names or other identity).")
+        self.description_edit.setTabChangesFocus(True)
+        self.description_edit.setFixedHeight(84)
+        self.combos: dict[str, QtWidgets.QComboBox] = {
+            name: _enum_combo(list(enum), label, "— choose —") for name, enum, label in _AE_CHOICES
+        }
+
+        form = QtWidgets.QFormLayout()
+        form.addRow("Patient", self.patient_edit)
+        form.addRow("Onset date", self.onset_edit)
+        form.addRow("Description", self.description_edit)
+        for name, _enum, _label in _AE_CHOICES:
+            form.addRow(name.capitalize(), self.combos[name])
+
+        self.problems_label = QtWidgets.QLabel()
+        self.problems_label.setObjectName("problems")
+        self.problems_label.setWordWrap(True)
+        self.new_button = QtWidgets.QPushButton("New")
+        self.revert_button = QtWidgets.QPushButton("Revert")
+        self.save_button = QtWidgets.QPushButton("Save")
+        self.save_button.setDefault(True)
+        buttons = QtWidgets.QHBoxLayout()
+        buttons.addWidget(self.new_button)
+        buttons.addStretch(1)
+        buttons.addWidget(self.revert_button)
+        buttons.addWidget(self.save_button)
+
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.addWidget(self.mode_label)
+        layout.addLayout(form)
+        layout.addWidget(self.problems_label)
+        layout.addStretch(1)
+        layout.addLayout(buttons)
+
+        self.patient_edit.textEdited.connect(lambda _text: self._touch("patient"))
+        self.onset_edit.textEdited.connect(lambda _text: self._touch("onset_date"))
+        self.description_edit.textChanged.connect(self._description_changed)
+        for name, combo in self.combos.items():
+            combo.activated.connect(lambda _index, name=name: self._touch(name))
+            combo.currentIndexChanged.connect(lambda _index: self._refresh())
+        # clicked passes a 'checked' flag, which start_new must not take for a patient.
+        self.new_button.clicked.connect(lambda _checked=False: self.start_new())
+        self.revert_button.clicked.connect(self.revert)
+        self.save_button.clicked.connect(self.save_requested)
+        self.start_new()
+
+    def _description_changed(self) -> None:
+        if not self._loading:
+            self._touch("description")
+
+    def _values(self) -> dict[str, Any]:
+        return {
+            "patient": self.patient_edit.text().strip(),
+            "onset_date": self.onset_edit.text(),
+            "description": self.description_edit.toPlainText().strip(),
+            **{name: combo.currentData() for name, combo in self.combos.items()},
+        }
+
+    def problems(self) -> dict[str, str]:
+        """Every problem of the form by field name (``patient``, ``onset_date``, …)."""
+        values = self._values()
+        found: dict[str, str] = {}
+        try:
+            check_patient_id(values["patient"])
+        except ClinicalDataError as error:
+            found["patient"] = _reason_text(error)
+        onset: dt.date | None = None
+        try:
+            onset = check_date(parse_iso_date(values["onset_date"]))
+        except ClinicalDataError as error:
+            found["onset_date"] = _reason_text(error)
+        if not values["description"]:
+            found["description"] = "say what happened"
+        elif len(values["description"]) > MAX_DESCRIPTION_CHARS:
+            found["description"] = f"at most {MAX_DESCRIPTION_CHARS} characters"
+        for name, _enum, _label in _AE_CHOICES:
+            if values[name] is None:
+                found[name] = f"choose the {name}"
+        if not found and onset is not None:
+            event = self._event(values, onset)
+            for name, reason in event.problems():
+                found.setdefault(name, reason.rstrip("."))
+        return found
+
+    @staticmethod
+    def _event(values: dict[str, Any], onset: dt.date) -> AdverseEvent:
+        return AdverseEvent(
+            patient=values["patient"],
+            onset_date=onset,
+            description=values["description"],
+            category=Category(values["category"]),
+            severity=Severity(values["severity"]),
+            relation=Relation(values["relation"]),
+            action=Action(values["action"]),
+            outcome=Outcome(values["outcome"]),
+        )
+
+    def adverse_event(self) -> AdverseEvent | None:
+        """The event the form describes, or None while it has a problem."""
+        if self.problems():
+            return None
+        values = self._values()
+        return self._event(values, parse_iso_date(values["onset_date"]))
+
+    def is_dirty(self) -> bool:
+        """True when the form differs from the loaded event (or a new one has any entry)."""
+        if self.loaded is None:
+            values = self._values()
+            return any(bool(value) for value in values.values())
+        current = self.adverse_event()
+        return current is None or current.content_sha256 != self.loaded.content_sha256
+
+    def start_new(self, patient: str = "") -> None:
+        """Empty the form for a new event."""
+        self._loading = True
+        self.event_id = None
+        self.loaded = None
+        self.patient_edit.setText(patient)
+        self.onset_edit.clear()
+        self.description_edit.clear()
+        for combo in self.combos.values():
+            combo.setCurrentIndex(0)
+        self._touched = {"patient"} if patient else set()
+        self._loading = False
+        self.mode_label.setText("New adverse event")
+        self._refresh()
+
+    def load(self, stored: StoredAdverseEvent) -> None:
+        """Show a recorded event for correction."""
+        event = stored.event
+        self._loading = True
+        self.event_id = stored.id
+        self.loaded = event
+        self.patient_edit.setText(event.patient)
+        self.onset_edit.setText(event.onset_date.isoformat())
+        self.description_edit.setPlainText(event.description)
+        for name, combo in self.combos.items():
+            _select_data(combo, getattr(event, name).value)
+        self._touched = {"patient", "onset_date", "description", *self.combos}
+        self._loading = False
+        self.mode_label.setText(
+            f"Recorded adverse event of {event.patient} — last changed "
+            f"{stored.updated_at[:16].replace('T', ' ')} UTC"
+        )
+        self._refresh()
+
+    def revert(self) -> None:
+        """Discard the form's changes."""
+        if self.loaded is not None and self.event_id is not None:
+            label = self.mode_label.text()
+            self.load(StoredAdverseEvent(self.event_id, self.loaded, "", ""))
+            self.mode_label.setText(label)
+        else:
+            self.start_new()
+
+    def _touch(self, name: str) -> None:
+        self._touched.add(name)
+        self._refresh()
+
+    def _refresh(self) -> None:
+        if self._loading:
+            return
+        problems = self.problems()
+        shown = {name: reason for name, reason in problems.items() if name in self._touched}
+        _set_invalid(self.patient_edit, "patient" in shown)
+        _set_invalid(self.onset_edit, "onset_date" in shown)
+        _set_invalid(self.description_edit, "description" in shown)
+        for name, combo in self.combos.items():
+            _set_invalid(combo, name in shown)
+        self.problems_label.setText(_problem_lines(shown))
+        self.save_button.setEnabled(not problems and self.is_dirty())
+        self.revert_button.setEnabled(self.is_dirty())
+        self.changed.emit()

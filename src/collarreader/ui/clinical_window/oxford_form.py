@@ -1,0 +1,328 @@
+"""The Oxford questionnaire editor: identification, twelve answers, the live total and band."""
+
+from __future__ import annotations
+
+from PySide6 import QtCore, QtWidgets
+
+from collarreader.clinical.adverse_events import check_date, check_patient_id, parse_iso_date
+from collarreader.clinical.oxford import (
+    ITEM_NAMES,
+    Instrument,
+    OxfordRecord,
+    OxfordScale,
+    OxfordScore,
+    Timepoint,
+    check_item,
+    from_legacy_items,
+    score,
+)
+from collarreader.clinical.store import StoredOxford
+from collarreader.errors import ClinicalDataError
+from collarreader.ui.clinical_window.fields import (
+    _INSTRUMENT_LABELS,
+    _SCALE_LABELS,
+    _TIMEPOINT_LABELS,
+    BAND_COLOURS,
+    MISSING,
+    _enum_combo,
+    _problem_lines,
+    _reason_text,
+    _select_data,
+    _set_invalid,
+)
+
+__all__ = ["OxfordForm"]
+
+
+class OxfordForm(QtWidgets.QWidget):
+    """The questionnaire editor: identification, the twelve answers, the live total and band.
+
+    Signals
+    -------
+    changed : the form's content or validity changed
+    save_requested : the Save button was pressed (the window decides insert or correction)
+    """
+
+    changed = QtCore.Signal()
+    save_requested = QtCore.Signal()
+
+    def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.record_id: str | None = None
+        self.loaded: OxfordRecord | None = None
+        self._touched: set[str] = set()
+        self._loading = False
+
+        self.mode_label = QtWidgets.QLabel()
+        self.mode_label.setObjectName("mode")
+        self.mode_label.setWordWrap(True)
+        self.patient_edit = QtWidgets.QLineEdit()
+        self.patient_edit.setPlaceholderText("study ID, e.g. P001")
+        self.patient_completer = QtWidgets.QCompleter([])
+        self.patient_completer.setCaseSensitivity(QtCore.Qt.CaseSensitivity.CaseInsensitive)
+        # Inline: the known ID is completed in the field itself, no popup to dismiss.
+        self.patient_completer.setCompletionMode(
+            QtWidgets.QCompleter.CompletionMode.InlineCompletion
+        )
+        self.patient_edit.setCompleter(self.patient_completer)
+        self.instrument_combo = _enum_combo(list(Instrument), lambda m: _INSTRUMENT_LABELS[m], None)
+        self.timepoint_combo = _enum_combo(list(Timepoint), lambda m: _TIMEPOINT_LABELS[m], None)
+        self.date_edit = QtWidgets.QLineEdit()
+        self.date_edit.setPlaceholderText("YYYY-MM-DD")
+        self.date_edit.setMaxLength(10)
+        self.scale_combo = _enum_combo(list(OxfordScale), lambda m: _SCALE_LABELS[m], None)
+        self.source_edit = QtWidgets.QLineEdit()
+        self.source_edit.setPlaceholderText("paper, phone, …")
+        self.source_edit.setMaxLength(255)
+
+        identity = QtWidgets.QFormLayout()
+        identity.addRow("Patient", self.patient_edit)
+        identity.addRow("Instrument", self.instrument_combo)
+        identity.addRow("Time point", self.timepoint_combo)
+        identity.addRow("Completed on", self.date_edit)
+        identity.addRow("Scale", self.scale_combo)
+        identity.addRow("Source", self.source_edit)
+
+        answers = QtWidgets.QGroupBox("Answers (— = missing)")
+        grid = QtWidgets.QGridLayout(answers)
+        self.item_boxes: list[QtWidgets.QComboBox] = []
+        for index, name in enumerate(ITEM_NAMES):
+            combo = QtWidgets.QComboBox()
+            combo.addItem(MISSING, None)
+            # 0–5 covers both scales; a value outside the chosen scale is flagged, not hidden.
+            for value in range(6):
+                combo.addItem(str(value), value)
+            combo.setObjectName(name)
+            combo.setMinimumWidth(64)
+            label = QtWidgets.QLabel(f"Q{index + 1}")
+            label.setBuddy(combo)
+            row, column = divmod(index, 4)
+            grid.addWidget(label, row, 2 * column, QtCore.Qt.AlignmentFlag.AlignRight)
+            grid.addWidget(combo, row, 2 * column + 1)
+            self.item_boxes.append(combo)
+
+        self.total_label = QtWidgets.QLabel()
+        self.total_label.setObjectName("total")
+        self.band_label = QtWidgets.QLabel()
+        self.band_label.setObjectName("band")
+        self.detail_label = QtWidgets.QLabel()
+        self.detail_label.setWordWrap(True)
+        result = QtWidgets.QGroupBox("Score")
+        result_layout = QtWidgets.QGridLayout(result)
+        result_layout.addWidget(self.total_label, 0, 0)
+        result_layout.addWidget(self.band_label, 0, 1)
+        result_layout.addWidget(self.detail_label, 1, 0, 1, 2)
+        result_layout.setColumnStretch(1, 1)
+
+        self.problems_label = QtWidgets.QLabel()
+        self.problems_label.setObjectName("problems")
+        self.problems_label.setWordWrap(True)
+
+        self.new_button = QtWidgets.QPushButton("New")
+        self.revert_button = QtWidgets.QPushButton("Revert")
+        self.save_button = QtWidgets.QPushButton("Save")
+        self.save_button.setDefault(True)
+        buttons = QtWidgets.QHBoxLayout()
+        buttons.addWidget(self.new_button)
+        buttons.addStretch(1)
+        buttons.addWidget(self.revert_button)
+        buttons.addWidget(self.save_button)
+
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.addWidget(self.mode_label)
+        layout.addLayout(identity)
+        layout.addWidget(answers)
+        layout.addWidget(result)
+        layout.addWidget(self.problems_label)
+        layout.addStretch(1)
+        layout.addLayout(buttons)
+
+        self.patient_edit.textEdited.connect(lambda _text: self._touch("patient"))
+        self.date_edit.textEdited.connect(lambda _text: self._touch("date"))
+        self.source_edit.textEdited.connect(lambda _text: self._touch("source"))
+        for combo in (self.instrument_combo, self.timepoint_combo, self.scale_combo):
+            combo.currentIndexChanged.connect(lambda _index: self._refresh())
+        for combo in self.item_boxes:
+            combo.currentIndexChanged.connect(lambda _index: self._refresh())
+        # clicked passes a 'checked' flag, which start_new must not take for a patient.
+        self.new_button.clicked.connect(lambda _checked=False: self.start_new())
+        self.revert_button.clicked.connect(self.revert)
+        self.save_button.clicked.connect(self.save_requested)
+        self.start_new()
+
+    # ---- content
+    def items_as_entered(self) -> tuple[int | None, ...]:
+        """The twelve answers as chosen (None = missing)."""
+        return tuple(combo.currentData() for combo in self.item_boxes)
+
+    def scale(self) -> OxfordScale:
+        """The scale the answers are entered on."""
+        return OxfordScale(self.scale_combo.currentData())
+
+    def instrument(self) -> Instrument:
+        """The chosen instrument."""
+        return Instrument(self.instrument_combo.currentData())
+
+    def timepoint(self) -> Timepoint:
+        """The chosen time point."""
+        return Timepoint(self.timepoint_combo.currentData())
+
+    def live_score(self) -> OxfordScore | None:
+        """The score of the answers as they stand, or None while an answer is out of range."""
+        try:
+            items = self.items_as_entered()
+            if self.scale() is OxfordScale.LEGACY:
+                items = from_legacy_items(items)
+            return score(items, self.instrument())
+        except ClinicalDataError:
+            return None
+
+    def problems(self) -> dict[str, str]:
+        """Every problem of the form by field name (``patient``, ``date``, ``q1`` …)."""
+        found: dict[str, str] = {}
+        try:
+            check_patient_id(self.patient_edit.text().strip())
+        except ClinicalDataError as error:
+            found["patient"] = _reason_text(error)
+        try:
+            check_date(parse_iso_date(self.date_edit.text()))
+        except ClinicalDataError as error:
+            found["date"] = _reason_text(error)
+        for name, value in zip(ITEM_NAMES, self.items_as_entered(), strict=True):
+            try:
+                check_item(value, scale=self.scale())
+            except ClinicalDataError as error:
+                found[name] = _reason_text(error)
+        return found
+
+    def record(self) -> OxfordRecord | None:
+        """The questionnaire the form describes, or None while it has a problem."""
+        if self.problems():
+            return None
+        return OxfordRecord(
+            patient=self.patient_edit.text().strip(),
+            instrument=self.instrument(),
+            timepoint=self.timepoint(),
+            date=parse_iso_date(self.date_edit.text()),
+            items_as_entered=self.items_as_entered(),
+            source=self.source_edit.text().strip(),
+            scale=self.scale(),
+        )
+
+    def is_dirty(self) -> bool:
+        """True when the form differs from the loaded record (or a new one has any entry)."""
+        if self.loaded is None:
+            return bool(
+                self.patient_edit.text().strip()
+                or self.date_edit.text().strip()
+                or self.source_edit.text().strip()
+                or any(value is not None for value in self.items_as_entered())
+            )
+        current = self.record()
+        return current is None or current.content_sha256 != self.loaded.content_sha256
+
+    # ---- loading
+    def start_new(
+        self,
+        patient: str = "",
+        instrument: Instrument = Instrument.HIP,
+        timepoint: Timepoint = Timepoint.SIX_MONTHS,
+    ) -> None:
+        """Empty the form for a new questionnaire (optionally for a given patient and visit)."""
+        self._loading = True
+        self.record_id = None
+        self.loaded = None
+        self.patient_edit.setText(patient)
+        _select_data(self.instrument_combo, instrument.value)
+        _select_data(self.timepoint_combo, timepoint.value)
+        self.date_edit.clear()
+        _select_data(self.scale_combo, OxfordScale.CURRENT.value)
+        self.source_edit.clear()
+        for combo in self.item_boxes:
+            combo.setCurrentIndex(0)
+        self._touched = {"patient"} if patient else set()
+        self._loading = False
+        self.mode_label.setText("New questionnaire")
+        self._refresh()
+
+    def load(self, stored: StoredOxford) -> None:
+        """Show a recorded questionnaire for correction."""
+        record = stored.record
+        self._loading = True
+        self.record_id = stored.id
+        self.loaded = record
+        self.patient_edit.setText(record.patient)
+        _select_data(self.instrument_combo, record.instrument.value)
+        _select_data(self.timepoint_combo, record.timepoint.value)
+        self.date_edit.setText(record.date.isoformat())
+        _select_data(self.scale_combo, record.scale.value)
+        self.source_edit.setText(record.source)
+        for combo, value in zip(self.item_boxes, record.items_as_entered, strict=True):
+            _select_data(combo, value)
+        self._touched = {"patient", "date", "source"}
+        self._loading = False
+        self.mode_label.setText(
+            f"Recorded questionnaire: {record.patient} · {record.instrument.value} · "
+            f"{_TIMEPOINT_LABELS[record.timepoint]} — last changed "
+            f"{stored.updated_at[:16].replace('T', ' ')} UTC"
+        )
+        self._refresh()
+
+    def revert(self) -> None:
+        """Discard the form's changes."""
+        if self.loaded is not None and self.record_id is not None:
+            stored = StoredOxford(self.record_id, self.loaded, "", "")
+            label = self.mode_label.text()
+            self.load(stored)
+            self.mode_label.setText(label)
+        else:
+            self.start_new()
+
+    # ---- feedback
+    def _touch(self, name: str) -> None:
+        self._touched.add(name)
+        self._refresh()
+
+    def _refresh(self) -> None:
+        if self._loading:
+            return
+        problems = self.problems()
+        shown = {
+            name: reason
+            for name, reason in problems.items()
+            if name.startswith("q") or name in self._touched
+        }
+        _set_invalid(self.patient_edit, "patient" in shown)
+        _set_invalid(self.date_edit, "date" in shown)
+        for name, combo in zip(ITEM_NAMES, self.item_boxes, strict=True):
+            _set_invalid(combo, name in shown)
+        self.problems_label.setText(_problem_lines(shown))
+        self._show_score(self.live_score())
+        self.save_button.setEnabled(not problems and self.is_dirty())
+        self.revert_button.setEnabled(self.is_dirty())
+        self.changed.emit()
+
+    def _show_score(self, result: OxfordScore | None) -> None:
+        if result is None:
+            self.total_label.setText("—")
+            self.band_label.setText("")
+            self.detail_label.setText("An answer is outside the scale.")
+            return
+        if result.total is None or result.band is None:
+            self.total_label.setText("no score")
+            self.band_label.setText("")
+            self.detail_label.setText(
+                f"{result.n_missing} answers missing; at most 2 may be missing for a score."
+            )
+            return
+        self.total_label.setText(f"{result.total} / 48")
+        self.band_label.setText(result.band.value)
+        self.band_label.setStyleSheet(f"color: {BAND_COLOURS[result.band]};")
+        if result.imputed:
+            plural = "answer" if result.n_missing == 1 else "answers"
+            self.detail_label.setText(
+                f"{result.n_missing} missing {plural} replaced by the mean of the others "
+                f"({result.total_unrounded:.2f} before rounding)."
+            )
+        else:
+            self.detail_label.setText("All 12 answers given.")
