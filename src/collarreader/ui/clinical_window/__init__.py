@@ -21,6 +21,8 @@ Modules
 -------
 :mod:`~collarreader.ui.clinical_window.fields`
     Labels, colours, the style sheet and field helpers the forms share.
+:mod:`~collarreader.ui.clinical_window.form_base`
+    :class:`~collarreader.ui.clinical_window.form_base.ClinicalForm`, what both editors share.
 :mod:`~collarreader.ui.clinical_window.reason_dialog`
     :class:`ReasonDialog`.
 :mod:`~collarreader.ui.clinical_window.oxford_form`

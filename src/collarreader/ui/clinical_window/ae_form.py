@@ -7,7 +7,7 @@ from collections.abc import Callable
 from enum import StrEnum
 from typing import Any
 
-from PySide6 import QtCore, QtWidgets
+from PySide6 import QtWidgets
 
 from collarreader.clinical.adverse_events import (
     MAX_DESCRIPTION_CHARS,
@@ -17,19 +17,11 @@ from collarreader.clinical.adverse_events import (
     Outcome,
     Relation,
     Severity,
-    check_date,
-    check_patient_id,
     parse_iso_date,
 )
 from collarreader.clinical.store import StoredAdverseEvent
-from collarreader.errors import ClinicalDataError
-from collarreader.ui.clinical_window.fields import (
-    _enum_combo,
-    _problem_lines,
-    _reason_text,
-    _select_data,
-    _set_invalid,
-)
+from collarreader.ui.clinical_window.fields import _enum_combo, _select_data
+from collarreader.ui.clinical_window.form_base import ClinicalForm
 
 __all__ = ["AdverseEventForm"]
 
@@ -46,31 +38,14 @@ _AE_CHOICES: tuple[tuple[str, type[StrEnum], Callable[[Any], str]], ...] = (
 )
 
 
-class AdverseEventForm(QtWidgets.QWidget):
+class AdverseEventForm(ClinicalForm):
     """The adverse-event editor: patient, onset, description and the five vocabularies."""
-
-    changed = QtCore.Signal()
-    save_requested = QtCore.Signal()
 
     def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
         self.event_id: str | None = None
         self.loaded: AdverseEvent | None = None
-        self._touched: set[str] = set()
-        self._loading = False
 
-        self.mode_label = QtWidgets.QLabel()
-        self.mode_label.setObjectName("mode")
-        self.mode_label.setWordWrap(True)
-        self.patient_edit = QtWidgets.QLineEdit()
-        self.patient_edit.setPlaceholderText("study ID, e.g. P001")
-        self.patient_completer = QtWidgets.QCompleter([])
-        self.patient_completer.setCaseSensitivity(QtCore.Qt.CaseSensitivity.CaseInsensitive)
-        # Inline: the known ID is completed in the field itself, no popup to dismiss.
-        self.patient_completer.setCompletionMode(
-            QtWidgets.QCompleter.CompletionMode.InlineCompletion
-        )
-        self.patient_edit.setCompleter(self.patient_completer)
         self.onset_edit = QtWidgets.QLineEdit()
         self.onset_edit.setPlaceholderText("YYYY-MM-DD")
         self.onset_edit.setMaxLength(10)
@@ -89,37 +64,19 @@ class AdverseEventForm(QtWidgets.QWidget):
         for name, _enum, _label in _AE_CHOICES:
             form.addRow(name.capitalize(), self.combos[name])
 
-        self.problems_label = QtWidgets.QLabel()
-        self.problems_label.setObjectName("problems")
-        self.problems_label.setWordWrap(True)
-        self.new_button = QtWidgets.QPushButton("New")
-        self.revert_button = QtWidgets.QPushButton("Revert")
-        self.save_button = QtWidgets.QPushButton("Save")
-        self.save_button.setDefault(True)
-        buttons = QtWidgets.QHBoxLayout()
-        buttons.addWidget(self.new_button)
-        buttons.addStretch(1)
-        buttons.addWidget(self.revert_button)
-        buttons.addWidget(self.save_button)
+        self.field_widgets = {
+            "patient": self.patient_edit,
+            "onset_date": self.onset_edit,
+            "description": self.description_edit,
+            **self.combos,
+        }
 
-        layout = QtWidgets.QVBoxLayout(self)
-        layout.addWidget(self.mode_label)
-        layout.addLayout(form)
-        layout.addWidget(self.problems_label)
-        layout.addStretch(1)
-        layout.addLayout(buttons)
-
-        self.patient_edit.textEdited.connect(lambda _text: self._touch("patient"))
         self.onset_edit.textEdited.connect(lambda _text: self._touch("onset_date"))
         self.description_edit.textChanged.connect(self._description_changed)
         for name, combo in self.combos.items():
             combo.activated.connect(lambda _index, name=name: self._touch(name))
             combo.currentIndexChanged.connect(lambda _index: self._refresh())
-        # clicked passes a 'checked' flag, which start_new must not take for a patient.
-        self.new_button.clicked.connect(lambda _checked=False: self.start_new())
-        self.revert_button.clicked.connect(self.revert)
-        self.save_button.clicked.connect(self.save_requested)
-        self.start_new()
+        self._assemble(form)
 
     def _description_changed(self) -> None:
         if not self._loading:
@@ -136,16 +93,9 @@ class AdverseEventForm(QtWidgets.QWidget):
     def problems(self) -> dict[str, str]:
         """Every problem of the form by field name (``patient``, ``onset_date``, …)."""
         values = self._values()
-        found: dict[str, str] = {}
-        try:
-            check_patient_id(values["patient"])
-        except ClinicalDataError as error:
-            found["patient"] = _reason_text(error)
-        onset: dt.date | None = None
-        try:
-            onset = check_date(parse_iso_date(values["onset_date"]))
-        except ClinicalDataError as error:
-            found["onset_date"] = _reason_text(error)
+        found, onset = self._check_patient_and_date(
+            values["patient"], "onset_date", values["onset_date"]
+        )
         if not values["description"]:
             found["description"] = "say what happened"
         elif len(values["description"]) > MAX_DESCRIPTION_CHARS:
@@ -179,13 +129,11 @@ class AdverseEventForm(QtWidgets.QWidget):
         values = self._values()
         return self._event(values, parse_iso_date(values["onset_date"]))
 
-    def is_dirty(self) -> bool:
-        """True when the form differs from the loaded event (or a new one has any entry)."""
-        if self.loaded is None:
-            values = self._values()
-            return any(bool(value) for value in values.values())
-        current = self.adverse_event()
-        return current is None or current.content_sha256 != self.loaded.content_sha256
+    def _current(self) -> AdverseEvent | None:
+        return self.adverse_event()
+
+    def _has_entry(self) -> bool:
+        return any(bool(value) for value in self._values().values())
 
     def start_new(self, patient: str = "") -> None:
         """Empty the form for a new event."""
@@ -221,30 +169,7 @@ class AdverseEventForm(QtWidgets.QWidget):
         )
         self._refresh()
 
-    def revert(self) -> None:
-        """Discard the form's changes."""
-        if self.loaded is not None and self.event_id is not None:
-            label = self.mode_label.text()
-            self.load(StoredAdverseEvent(self.event_id, self.loaded, "", ""))
-            self.mode_label.setText(label)
-        else:
-            self.start_new()
-
-    def _touch(self, name: str) -> None:
-        self._touched.add(name)
-        self._refresh()
-
-    def _refresh(self) -> None:
-        if self._loading:
-            return
-        problems = self.problems()
-        shown = {name: reason for name, reason in problems.items() if name in self._touched}
-        _set_invalid(self.patient_edit, "patient" in shown)
-        _set_invalid(self.onset_edit, "onset_date" in shown)
-        _set_invalid(self.description_edit, "description" in shown)
-        for name, combo in self.combos.items():
-            _set_invalid(combo, name in shown)
-        self.problems_label.setText(_problem_lines(shown))
-        self.save_button.setEnabled(not problems and self.is_dirty())
-        self.revert_button.setEnabled(self.is_dirty())
-        self.changed.emit()
+    def _stored_loaded(self) -> StoredAdverseEvent | None:
+        if self.loaded is None or self.event_id is None:
+            return None
+        return StoredAdverseEvent(self.event_id, self.loaded, "", "")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from PySide6 import QtCore, QtWidgets
 
-from collarreader.clinical.adverse_events import check_date, check_patient_id, parse_iso_date
+from collarreader.clinical.adverse_events import parse_iso_date
 from collarreader.clinical.oxford import (
     ITEM_NAMES,
     Instrument,
@@ -25,16 +25,15 @@ from collarreader.ui.clinical_window.fields import (
     BAND_COLOURS,
     MISSING,
     _enum_combo,
-    _problem_lines,
     _reason_text,
     _select_data,
-    _set_invalid,
 )
+from collarreader.ui.clinical_window.form_base import ClinicalForm
 
 __all__ = ["OxfordForm"]
 
 
-class OxfordForm(QtWidgets.QWidget):
+class OxfordForm(ClinicalForm):
     """The questionnaire editor: identification, the twelve answers, the live total and band.
 
     Signals
@@ -43,28 +42,11 @@ class OxfordForm(QtWidgets.QWidget):
     save_requested : the Save button was pressed (the window decides insert or correction)
     """
 
-    changed = QtCore.Signal()
-    save_requested = QtCore.Signal()
-
     def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
         self.record_id: str | None = None
         self.loaded: OxfordRecord | None = None
-        self._touched: set[str] = set()
-        self._loading = False
 
-        self.mode_label = QtWidgets.QLabel()
-        self.mode_label.setObjectName("mode")
-        self.mode_label.setWordWrap(True)
-        self.patient_edit = QtWidgets.QLineEdit()
-        self.patient_edit.setPlaceholderText("study ID, e.g. P001")
-        self.patient_completer = QtWidgets.QCompleter([])
-        self.patient_completer.setCaseSensitivity(QtCore.Qt.CaseSensitivity.CaseInsensitive)
-        # Inline: the known ID is completed in the field itself, no popup to dismiss.
-        self.patient_completer.setCompletionMode(
-            QtWidgets.QCompleter.CompletionMode.InlineCompletion
-        )
-        self.patient_edit.setCompleter(self.patient_completer)
         self.instrument_combo = _enum_combo(list(Instrument), lambda m: _INSTRUMENT_LABELS[m], None)
         self.timepoint_combo = _enum_combo(list(Timepoint), lambda m: _TIMEPOINT_LABELS[m], None)
         self.date_edit = QtWidgets.QLineEdit()
@@ -114,41 +96,19 @@ class OxfordForm(QtWidgets.QWidget):
         result_layout.addWidget(self.detail_label, 1, 0, 1, 2)
         result_layout.setColumnStretch(1, 1)
 
-        self.problems_label = QtWidgets.QLabel()
-        self.problems_label.setObjectName("problems")
-        self.problems_label.setWordWrap(True)
+        self.field_widgets = {
+            "patient": self.patient_edit,
+            "date": self.date_edit,
+            **dict(zip(ITEM_NAMES, self.item_boxes, strict=True)),
+        }
 
-        self.new_button = QtWidgets.QPushButton("New")
-        self.revert_button = QtWidgets.QPushButton("Revert")
-        self.save_button = QtWidgets.QPushButton("Save")
-        self.save_button.setDefault(True)
-        buttons = QtWidgets.QHBoxLayout()
-        buttons.addWidget(self.new_button)
-        buttons.addStretch(1)
-        buttons.addWidget(self.revert_button)
-        buttons.addWidget(self.save_button)
-
-        layout = QtWidgets.QVBoxLayout(self)
-        layout.addWidget(self.mode_label)
-        layout.addLayout(identity)
-        layout.addWidget(answers)
-        layout.addWidget(result)
-        layout.addWidget(self.problems_label)
-        layout.addStretch(1)
-        layout.addLayout(buttons)
-
-        self.patient_edit.textEdited.connect(lambda _text: self._touch("patient"))
         self.date_edit.textEdited.connect(lambda _text: self._touch("date"))
         self.source_edit.textEdited.connect(lambda _text: self._touch("source"))
         for combo in (self.instrument_combo, self.timepoint_combo, self.scale_combo):
             combo.currentIndexChanged.connect(lambda _index: self._refresh())
         for combo in self.item_boxes:
             combo.currentIndexChanged.connect(lambda _index: self._refresh())
-        # clicked passes a 'checked' flag, which start_new must not take for a patient.
-        self.new_button.clicked.connect(lambda _checked=False: self.start_new())
-        self.revert_button.clicked.connect(self.revert)
-        self.save_button.clicked.connect(self.save_requested)
-        self.start_new()
+        self._assemble(identity, answers, result)
 
     # ---- content
     def items_as_entered(self) -> tuple[int | None, ...]:
@@ -179,15 +139,9 @@ class OxfordForm(QtWidgets.QWidget):
 
     def problems(self) -> dict[str, str]:
         """Every problem of the form by field name (``patient``, ``date``, ``q1`` …)."""
-        found: dict[str, str] = {}
-        try:
-            check_patient_id(self.patient_edit.text().strip())
-        except ClinicalDataError as error:
-            found["patient"] = _reason_text(error)
-        try:
-            check_date(parse_iso_date(self.date_edit.text()))
-        except ClinicalDataError as error:
-            found["date"] = _reason_text(error)
+        found, _date = self._check_patient_and_date(
+            self.patient_edit.text().strip(), "date", self.date_edit.text()
+        )
         for name, value in zip(ITEM_NAMES, self.items_as_entered(), strict=True):
             try:
                 check_item(value, scale=self.scale())
@@ -209,17 +163,16 @@ class OxfordForm(QtWidgets.QWidget):
             scale=self.scale(),
         )
 
-    def is_dirty(self) -> bool:
-        """True when the form differs from the loaded record (or a new one has any entry)."""
-        if self.loaded is None:
-            return bool(
-                self.patient_edit.text().strip()
-                or self.date_edit.text().strip()
-                or self.source_edit.text().strip()
-                or any(value is not None for value in self.items_as_entered())
-            )
-        current = self.record()
-        return current is None or current.content_sha256 != self.loaded.content_sha256
+    def _current(self) -> OxfordRecord | None:
+        return self.record()
+
+    def _has_entry(self) -> bool:
+        return bool(
+            self.patient_edit.text().strip()
+            or self.date_edit.text().strip()
+            or self.source_edit.text().strip()
+            or any(value is not None for value in self.items_as_entered())
+        )
 
     # ---- loading
     def start_new(
@@ -268,39 +221,18 @@ class OxfordForm(QtWidgets.QWidget):
         )
         self._refresh()
 
-    def revert(self) -> None:
-        """Discard the form's changes."""
-        if self.loaded is not None and self.record_id is not None:
-            stored = StoredOxford(self.record_id, self.loaded, "", "")
-            label = self.mode_label.text()
-            self.load(stored)
-            self.mode_label.setText(label)
-        else:
-            self.start_new()
+    def _stored_loaded(self) -> StoredOxford | None:
+        if self.loaded is None or self.record_id is None:
+            return None
+        return StoredOxford(self.record_id, self.loaded, "", "")
 
     # ---- feedback
-    def _touch(self, name: str) -> None:
-        self._touched.add(name)
-        self._refresh()
+    def _shown_untouched(self, name: str) -> bool:
+        # An answer is chosen from a list: its problem shows at once.
+        return name.startswith("q")
 
-    def _refresh(self) -> None:
-        if self._loading:
-            return
-        problems = self.problems()
-        shown = {
-            name: reason
-            for name, reason in problems.items()
-            if name.startswith("q") or name in self._touched
-        }
-        _set_invalid(self.patient_edit, "patient" in shown)
-        _set_invalid(self.date_edit, "date" in shown)
-        for name, combo in zip(ITEM_NAMES, self.item_boxes, strict=True):
-            _set_invalid(combo, name in shown)
-        self.problems_label.setText(_problem_lines(shown))
+    def _refreshed(self) -> None:
         self._show_score(self.live_score())
-        self.save_button.setEnabled(not problems and self.is_dirty())
-        self.revert_button.setEnabled(self.is_dirty())
-        self.changed.emit()
 
     def _show_score(self, result: OxfordScore | None) -> None:
         if result is None:

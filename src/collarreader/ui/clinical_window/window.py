@@ -26,6 +26,7 @@ from collarreader.db.engine import STUDY_LEAD
 from collarreader.errors import CollarReaderError
 from collarreader.ui.clinical_window.ae_form import AdverseEventForm
 from collarreader.ui.clinical_window.fields import _INSTRUMENT_LABELS, _STYLE, BAND_COLOURS
+from collarreader.ui.clinical_window.form_base import ClinicalForm
 from collarreader.ui.clinical_window.oxford_form import OxfordForm
 from collarreader.ui.clinical_window.reason_dialog import ReasonDialog
 
@@ -223,7 +224,7 @@ class ClinicalWindow(QtWidgets.QMainWindow):
         table.horizontalHeader().setSectionResizeMode(7, QtWidgets.QHeaderView.ResizeMode.Stretch)
 
     # ---- selection
-    def _form_busy(self, form: OxfordForm | AdverseEventForm) -> bool:
+    def _form_busy(self, form: ClinicalForm) -> bool:
         if form.is_dirty():
             self.statusBar().showMessage(
                 "The form has unsaved changes: save them (Ctrl+S) or press Revert first.", 8000
