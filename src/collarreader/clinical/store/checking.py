@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-from collarreader.clinical.store.rows import (
-    AE_ENTITY,
-    OXFORD_ENTITY,
-    _ae_from_state,
-    _ae_natural_key,
-    _all_states,
-    _oxford_from_state,
-)
+from typing import Any
+
+from collarreader.clinical.store.rows import AE_ROWS, OXFORD_ROWS, R, RowKind, _all_states
 from collarreader.db.clinical_models import ADVERSE_EVENT_TABLE, OXFORD_TABLE
 from collarreader.db.engine import Database
 from collarreader.errors import ClinicalDataError
@@ -24,32 +19,30 @@ def clinical_findings(database: Database) -> list[str]:
     checks that what was written is itself valid, e.g. after a manual repair. Returns one
     sentence per problem (empty: all good).
     """
-    findings: list[str] = []
     with database.read() as connection:
         oxford_states = _all_states(connection, OXFORD_TABLE)
         ae_states = _all_states(connection, ADVERSE_EVENT_TABLE)
-    for state in oxford_states:
+    return [
+        *_findings(OXFORD_ROWS, oxford_states, ("content_sha256",)),
+        *_findings(AE_ROWS, ae_states, ("content_sha256", "natural_key")),
+    ]
+
+
+def _findings(
+    kind: RowKind[R], states: list[dict[str, Any]], derived: tuple[str, ...]
+) -> list[str]:
+    """The problems of the rows of one kind; ``derived`` columns are computed from the data."""
+    findings: list[str] = []
+    for state in states:
         try:
-            record = _oxford_from_state(state)
+            record = kind.from_state(state)
         except (ClinicalDataError, ValueError) as error:
-            findings.append(f"{OXFORD_ENTITY} {state['id']}: {error}")
+            findings.append(f"{kind.entity} {state['id']}: {error}")
             continue
-        if record.content_sha256 != state["content_sha256"]:
-            findings.append(
-                f"{OXFORD_ENTITY} {state['id']}: content_sha256 does not match the row's data."
-            )
-    for state in ae_states:
-        try:
-            event = _ae_from_state(state)
-        except (ClinicalDataError, ValueError) as error:
-            findings.append(f"{AE_ENTITY} {state['id']}: {error}")
-            continue
-        if event.content_sha256 != state["content_sha256"]:
-            findings.append(
-                f"{AE_ENTITY} {state['id']}: content_sha256 does not match the row's data."
-            )
-        if _ae_natural_key(event) != state["natural_key"]:
-            findings.append(
-                f"{AE_ENTITY} {state['id']}: natural_key does not match the row's data."
-            )
+        values = kind.values(record)
+        findings.extend(
+            f"{kind.entity} {state['id']}: {column} does not match the row's data."
+            for column in derived
+            if values[column] != state[column]
+        )
     return findings

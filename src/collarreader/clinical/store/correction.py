@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from collarreader.clinical.adverse_events import (
     AdverseEvent,
-    check_date,
     check_patient_id,
     parse_iso_date,
 )
@@ -25,15 +24,14 @@ from collarreader.clinical.oxford import (
     parse_instrument,
     parse_timepoint,
 )
+from collarreader.clinical.store.entry import check_oxford_date
 from collarreader.clinical.store.rows import (
-    AE_ENTITY,
-    OXFORD_ENTITY,
-    _ae_from_state,
-    _ae_key_taken,
-    _ae_values,
-    _oxford_from_state,
-    _oxford_key_taken,
-    _oxford_values,
+    AE_ROWS,
+    OXFORD_ROWS,
+    R,
+    RowKind,
+    key_taken,
+    write_correction,
 )
 from collarreader.clinical.store.study_database import require_study
 from collarreader.db.engine import STUDY_LEAD, Database
@@ -200,35 +198,21 @@ def correct_oxford(
     """
     require_study(database)
     why = _check_reason(reason, "A correction")
-    with Repository(database, actor).transaction(why) as tx:
-        state = tx.get(OXFORD_ENTITY, record_id)
-        if state is None:
-            raise ClinicalDataError(
-                f"{database.label}: no Oxford questionnaire with id {record_id}."
-            )
-        current = _oxford_from_state(state)
+
+    def change(current: OxfordRecord) -> OxfordRecord:
         corrected = _changed_oxford(current, changes)
-        if corrected.content_sha256 == current.content_sha256:
-            return current
         if corrected.date != current.date:
-            try:
-                check_date(corrected.date, today=today)
-            except ClinicalDataError as error:
-                raise ClinicalDataError(f"Oxford questionnaire date: {error}") from None
-        if _oxford_key_taken(tx, corrected, other_than=record_id) is not None:
-            raise ClinicalDataError(
-                f"patient {corrected.patient}, {corrected.instrument.value}, "
-                f"{corrected.timepoint.value} is already recorded in another row; correct "
-                "that one instead."
-            )
-        tx.update(
-            OXFORD_ENTITY,
-            record_id,
-            {**_oxford_values(corrected), "updated_at": tx.at},
-            action="correct",
-            before=state,
-        )
+            check_oxford_date(corrected.date, today=today)
         return corrected
+
+    def taken(corrected: OxfordRecord) -> str:
+        return (
+            f"patient {corrected.patient}, {corrected.instrument.value}, "
+            f"{corrected.timepoint.value} is already recorded in another row; correct "
+            "that one instead."
+        )
+
+    return _correct(database, OXFORD_ROWS, record_id, change, why=why, actor=actor, taken=taken)
 
 
 def correct_adverse_event(
@@ -266,31 +250,50 @@ def correct_adverse_event(
     require_study(database)
     why = _check_reason(reason, "A correction")
     _unknown_fields(changes, AE_FIELDS, "adverse-event correction")
-    with Repository(database, actor).transaction(why) as tx:
-        state = tx.get(AE_ENTITY, event_id)
-        if state is None:
-            raise ClinicalDataError(f"{database.label}: no adverse event with id {event_id}.")
-        current = _ae_from_state(state)
+
+    def change(current: AdverseEvent) -> AdverseEvent:
         merged: dict[str, Any] = {name: getattr(current, name) for name in AE_FIELDS}
         merged.update(changes)
         reference = today
         if "onset_date" not in changes:
             # An unchanged date stays acceptable even if the rules were stricter when recorded.
             reference = dt.date.max
-        corrected = AdverseEvent.parse(**merged, today=reference)
+        return AdverseEvent.parse(**merged, today=reference)
+
+    def taken(corrected: AdverseEvent) -> str:
+        return (
+            f"the corrected event of patient {corrected.patient} "
+            f"({corrected.onset_date.isoformat()}, {corrected.category}) is already "
+            "recorded as another event."
+        )
+
+    return _correct(database, AE_ROWS, event_id, change, why=why, actor=actor, taken=taken)
+
+
+def _correct(
+    database: Database,
+    kind: RowKind[R],
+    row_id: str,
+    change: Callable[[R], R],
+    *,
+    why: str,
+    actor: str,
+    taken: Callable[[R], str],
+) -> R:
+    """Apply ``change`` to the recorded row ``row_id`` as an audited correction.
+
+    Nothing is written when the corrected record equals the recorded one; a correction
+    that would record a natural key another row already holds is refused with ``taken``.
+    """
+    with Repository(database, actor).transaction(why) as tx:
+        state = tx.get(kind.entity, row_id)
+        if state is None:
+            raise ClinicalDataError(f"{database.label}: no {kind.noun} with id {row_id}.")
+        current = kind.from_state(state)
+        corrected = change(current)
         if corrected.content_sha256 == current.content_sha256:
             return current
-        if _ae_key_taken(tx, corrected, other_than=event_id) is not None:
-            raise ClinicalDataError(
-                f"the corrected event of patient {corrected.patient} "
-                f"({corrected.onset_date.isoformat()}, {corrected.category}) is already "
-                "recorded as another event."
-            )
-        tx.update(
-            AE_ENTITY,
-            event_id,
-            {**_ae_values(corrected), "updated_at": tx.at},
-            action="correct",
-            before=state,
-        )
+        if key_taken(tx, kind, corrected, other_than=row_id) is not None:
+            raise ClinicalDataError(taken(corrected))
+        write_correction(tx, kind, state, corrected)
         return corrected

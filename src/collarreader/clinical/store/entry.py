@@ -7,17 +7,19 @@ import datetime as dt
 from collarreader.clinical.adverse_events import AdverseEvent, check_date
 from collarreader.clinical.oxford import OxfordRecord
 from collarreader.clinical.store.rows import (
-    _ae_key_taken,
-    _insert_ae,
-    _insert_oxford,
-    _oxford_key_taken,
+    AE_ROWS,
+    OXFORD_ROWS,
+    R,
+    RowKind,
+    insert_row,
+    key_taken,
 )
 from collarreader.clinical.store.study_database import require_study
 from collarreader.db.engine import STUDY_LEAD, Database
 from collarreader.db.repository import Repository
 from collarreader.errors import ClinicalDataError
 
-__all__ = ["add_adverse_event", "add_oxford"]
+__all__ = ["add_adverse_event", "add_oxford", "check_oxford_date"]
 
 
 def add_oxford(
@@ -45,18 +47,13 @@ def add_oxford(
         time point is already recorded (correct that one instead).
     """
     require_study(database)
-    try:
-        check_date(record.date, today=today)
-    except ClinicalDataError as error:
-        raise ClinicalDataError(f"Oxford questionnaire date: {error}") from None
-    with Repository(database, actor).transaction(reason) as tx:
-        if _oxford_key_taken(tx, record) is not None:
-            raise ClinicalDataError(
-                f"patient {record.patient}, {record.instrument.value}, "
-                f"{record.timepoint.value} is already recorded; one questionnaire per patient, "
-                "instrument and time point. Correct the recorded one (with a reason) instead."
-            )
-        return _insert_oxford(tx, record)
+    check_oxford_date(record.date, today=today)
+    taken = (
+        f"patient {record.patient}, {record.instrument.value}, "
+        f"{record.timepoint.value} is already recorded; one questionnaire per patient, "
+        "instrument and time point. Correct the recorded one (with a reason) instead."
+    )
+    return _add(database, OXFORD_ROWS, record, actor=actor, reason=reason, taken=taken)
 
 
 def add_adverse_event(
@@ -76,11 +73,39 @@ def add_adverse_event(
     """
     require_study(database)
     event.validate(today=today)
+    taken = (
+        f"this adverse event of patient {event.patient} "
+        f"({event.onset_date.isoformat()}, {event.category}) is already recorded; "
+        "correct the recorded one (with a reason) instead."
+    )
+    return _add(database, AE_ROWS, event, actor=actor, reason=reason, taken=taken)
+
+
+def check_oxford_date(date: dt.date, *, today: dt.date | None = None) -> None:
+    """Refuse an implausible questionnaire date, saying it is the questionnaire's date.
+
+    Raises
+    ------
+    ClinicalDataError
+        For a date in the future or before the plausible range (:func:`check_date`).
+    """
+    try:
+        check_date(date, today=today)
+    except ClinicalDataError as error:
+        raise ClinicalDataError(f"Oxford questionnaire date: {error}") from None
+
+
+def _add(
+    database: Database,
+    kind: RowKind[R],
+    record: R,
+    *,
+    actor: str,
+    reason: str | None,
+    taken: str,
+) -> str:
+    """Insert ``record`` unless its natural key is recorded (then refuse with ``taken``)."""
     with Repository(database, actor).transaction(reason) as tx:
-        if _ae_key_taken(tx, event) is not None:
-            raise ClinicalDataError(
-                f"this adverse event of patient {event.patient} "
-                f"({event.onset_date.isoformat()}, {event.category}) is already recorded; "
-                "correct the recorded one (with a reason) instead."
-            )
-        return _insert_ae(tx, event)
+        if key_taken(tx, kind, record) is not None:
+            raise ClinicalDataError(taken)
+        return insert_row(tx, kind, record)

@@ -8,35 +8,32 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic
 
-from collarreader.clinical.adverse_events import AdverseEvent
 from collarreader.clinical.csv_import import parse_ae_csv, parse_oxford_csv
-from collarreader.clinical.oxford import OxfordRecord
 from collarreader.clinical.store.correction import (
     _check_reason,
     describe_ae_changes,
     describe_oxford_changes,
 )
 from collarreader.clinical.store.rows import (
-    AE_ENTITY,
-    OXFORD_ENTITY,
-    _ae_from_state,
+    AE_ROWS,
+    OXFORD_ROWS,
+    R,
+    RowKind,
     _ae_natural_key,
-    _ae_values,
     _all_states,
-    _insert_ae,
-    _insert_oxford,
-    _oxford_from_state,
-    _oxford_values,
+    insert_row,
+    write_correction,
 )
 from collarreader.clinical.store.study_database import require_study, study_patients
 from collarreader.db.clinical_models import ADVERSE_EVENT_TABLE, OXFORD_TABLE
 from collarreader.db.engine import STUDY_LEAD, Database
 from collarreader.db.repository import Repository
+from collarreader.db.transaction import Transaction
 from collarreader.errors import ClinicalDataError
 
 __all__ = ["ImportReport", "import_ae_csv", "import_oxford_csv"]
@@ -84,6 +81,72 @@ class ImportReport:
 
 def _known(key_path: str | Path | None) -> Collection[str] | None:
     return None if key_path is None else study_patients(key_path)
+
+
+@dataclass
+class _ImportPlan(Generic[R]):
+    """What an import does with each row, decided before anything is written.
+
+    Attributes
+    ----------
+    kind : the kind of record imported
+    describe : words the differences between a recorded and an imported record
+    update : rows that differ from recorded ones become corrections (else conflicts)
+    """
+
+    kind: RowKind[R]
+    describe: Callable[[R, R], str]
+    update: bool
+    added: list[int] = field(default_factory=list)
+    unchanged: list[int] = field(default_factory=list)
+    corrected: list[int] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    inserts: list[R] = field(default_factory=list)
+    updates: list[tuple[dict[str, Any], R]] = field(default_factory=list)
+    conflicts: list[str] = field(default_factory=list)
+
+    def place(self, row: int, record: R, recorded: dict[str, Any] | None, label: str) -> bool:
+        """Decide what spreadsheet row ``row`` does; True when its record is new.
+
+        ``recorded`` is the state of the row recording the same natural key (None: none);
+        ``label`` names the record in a conflict.
+        """
+        if recorded is None:
+            self.inserts.append(record)
+            self.added.append(row)
+            return True
+        if recorded["content_sha256"] == record.content_sha256:
+            self.unchanged.append(row)
+        elif self.update:
+            self.updates.append((recorded, record))
+            self.corrected.append(row)
+        else:
+            difference = self.describe(self.kind.from_state(recorded), record)
+            self.conflicts.append(f"row {row}: {label} is recorded with {difference}.")
+        return False
+
+    def write(
+        self, tx: Transaction, path: Path, database: Database, correction_reason: str | None
+    ) -> None:
+        """Refuse the whole file on any conflict; else insert, then correct (with the reason)."""
+        _refuse_conflicts(path, database, self.conflicts)
+        for record in self.inserts:
+            insert_row(tx, self.kind, record)
+        if self.updates:
+            tx.reason = f"{correction_reason} (import of {path.name})"
+            for state, record in self.updates:
+                write_correction(tx, self.kind, state, record)
+
+    def report(self, path: Path, kind: str) -> ImportReport:
+        """What the import did."""
+        return ImportReport(
+            path,
+            kind,
+            tuple(self.added),
+            tuple(self.unchanged),
+            tuple(self.corrected),
+            tuple(self.warnings),
+        )
 
 
 def _refuse_conflicts(path: Path, database: Database, conflicts: Sequence[str]) -> None:
@@ -138,50 +201,17 @@ def import_oxford_csv(
     correction_reason = _check_reason(reason, "--update") if update else None
     path = Path(csv_path)
     records = parse_oxford_csv(path, legacy=legacy, known_patients=_known(key_path), today=today)
-    repository = Repository(database, actor)
-    added: list[int] = []
-    unchanged: list[int] = []
-    corrected: list[int] = []
-    with repository.transaction(f"import of {path.name}") as tx:
+    plan = _ImportPlan(OXFORD_ROWS, describe_oxford_changes, update=update)
+    with Repository(database, actor).transaction(f"import of {path.name}") as tx:
         existing = {
             (state["patient"], state["instrument"], state["timepoint"]): state
             for state in _all_states(tx.connection, OXFORD_TABLE)
         }
-        inserts: list[OxfordRecord] = []
-        updates: list[tuple[dict[str, Any], OxfordRecord]] = []
-        conflicts: list[str] = []
         for record in records:
-            row = record.row or 0
-            state = existing.get(record.natural_key)
-            if state is None:
-                inserts.append(record)
-                added.append(row)
-            elif state["content_sha256"] == record.content_sha256:
-                unchanged.append(row)
-            elif update:
-                updates.append((state, record))
-                corrected.append(row)
-            else:
-                old = _oxford_from_state(state)
-                conflicts.append(
-                    f"row {row}: patient {record.patient}, {record.instrument.value}, "
-                    f"{record.timepoint.value} is recorded with "
-                    f"{describe_oxford_changes(old, record)}."
-                )
-        _refuse_conflicts(path, database, conflicts)
-        for record in inserts:
-            _insert_oxford(tx, record)
-        if updates:
-            tx.reason = f"{correction_reason} (import of {path.name})"
-            for state, record in updates:
-                tx.update(
-                    OXFORD_ENTITY,
-                    state["id"],
-                    {**_oxford_values(record), "updated_at": tx.at},
-                    action="correct",
-                    before=state,
-                )
-    return ImportReport(path, "Oxford score", tuple(added), tuple(unchanged), tuple(corrected))
+            label = f"patient {record.patient}, {record.instrument.value}, {record.timepoint.value}"
+            plan.place(record.row or 0, record, existing.get(record.natural_key), label)
+        plan.write(tx, path, database, correction_reason)
+    return plan.report(path, "Oxford score")
 
 
 def _data_row_numbers(path: Path) -> list[int]:
@@ -239,12 +269,8 @@ def import_ae_csv(
     row_numbers = _data_row_numbers(path)
     if len(row_numbers) != len(events):  # pragma: no cover - guarded by the parser's rules
         row_numbers = list(range(2, len(events) + 2))
-    repository = Repository(database, actor)
-    added: list[int] = []
-    unchanged: list[int] = []
-    corrected: list[int] = []
-    warnings: list[str] = []
-    with repository.transaction(f"import of {path.name}") as tx:
+    plan = _ImportPlan(AE_ROWS, describe_ae_changes, update=update)
+    with Repository(database, actor).transaction(f"import of {path.name}") as tx:
         states = _all_states(tx.connection, ADVERSE_EVENT_TABLE)
         by_key = {state["natural_key"]: state for state in states}
         near: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
@@ -252,46 +278,18 @@ def import_ae_csv(
             near.setdefault((state["patient"], state["onset_date"], state["category"]), []).append(
                 state
             )
-        inserts: list[AdverseEvent] = []
-        updates: list[tuple[dict[str, Any], AdverseEvent]] = []
-        conflicts: list[str] = []
         for row, event in zip(row_numbers, events, strict=True):
-            recorded = by_key.get(_ae_natural_key(event))
             label = f"patient {event.patient}, {event.onset_date.isoformat()}, {event.category}"
-            if recorded is None:
-                inserts.append(event)
-                added.append(row)
+            if plan.place(row, event, by_key.get(_ae_natural_key(event)), label):
                 same_day = near.get(
                     (event.patient, event.onset_date.isoformat(), event.category.value), []
                 )
-                warnings.extend(
+                plan.warnings.extend(
                     f"row {row}: {label} is a new event, but one is already recorded on "
                     f"that day in that category ({other['description']!r}); if the row "
                     "rewords that event, correct the recorded one in 'collarreader "
                     "clinical edit' instead."
                     for other in same_day
                 )
-            elif recorded["content_sha256"] == event.content_sha256:
-                unchanged.append(row)
-            elif update:
-                updates.append((recorded, event))
-                corrected.append(row)
-            else:
-                difference = describe_ae_changes(_ae_from_state(recorded), event)
-                conflicts.append(f"row {row}: {label} is recorded with {difference}.")
-        _refuse_conflicts(path, database, conflicts)
-        for event in inserts:
-            _insert_ae(tx, event)
-        if updates:
-            tx.reason = f"{correction_reason} (import of {path.name})"
-            for state, event in updates:
-                tx.update(
-                    AE_ENTITY,
-                    state["id"],
-                    {**_ae_values(event), "updated_at": tx.at},
-                    action="correct",
-                    before=state,
-                )
-    return ImportReport(
-        path, "adverse-event", tuple(added), tuple(unchanged), tuple(corrected), tuple(warnings)
-    )
+        plan.write(tx, path, database, correction_reason)
+    return plan.report(path, "adverse-event")

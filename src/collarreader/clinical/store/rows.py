@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
 from sqlalchemy import select
 
@@ -28,11 +28,17 @@ from collarreader.db.transaction import Transaction
 
 __all__ = [
     "AE_ENTITY",
+    "AE_ROWS",
     "OXFORD_ENTITY",
+    "OXFORD_ROWS",
+    "RowKind",
     "StoredAdverseEvent",
     "StoredOxford",
     "adverse_events",
+    "insert_row",
+    "key_taken",
     "oxford_questionnaires",
+    "write_correction",
 ]
 
 OXFORD_ENTITY = OXFORD_TABLE.name
@@ -156,41 +162,83 @@ def adverse_events(database: Database) -> list[StoredAdverseEvent]:
     return stored
 
 
-def _insert_oxford(tx: Transaction, record: OxfordRecord) -> str:
+# ---- one kind of clinical row, so that inserting, key lookups and corrections are written once
+
+
+class _Recorded(Protocol):
+    @property
+    def content_sha256(self) -> str: ...
+
+
+R = TypeVar("R", bound=_Recorded)
+
+
+@dataclass(frozen=True)
+class RowKind(Generic[R]):
+    """How one kind of clinical record is stored.
+
+    Attributes
+    ----------
+    entity : the audited table
+    noun : what the user calls one record ("Oxford questionnaire", "adverse event")
+    values : the row's columns for a record (without id and timestamps)
+    from_state : the record of a row's state
+    key_columns : the columns (and values) of a record's natural key, to find it recorded
+    """
+
+    entity: str
+    noun: str
+    values: Callable[[R], dict[str, Any]]
+    from_state: Callable[[Mapping[str, Any]], R]
+    key_columns: Callable[[R], dict[str, Any]]
+
+
+OXFORD_ROWS: RowKind[OxfordRecord] = RowKind(
+    OXFORD_ENTITY,
+    "Oxford questionnaire",
+    _oxford_values,
+    _oxford_from_state,
+    lambda record: {
+        "patient": record.patient,
+        "instrument": record.instrument.value,
+        "timepoint": record.timepoint.value,
+    },
+)
+AE_ROWS: RowKind[AdverseEvent] = RowKind(
+    AE_ENTITY,
+    "adverse event",
+    _ae_values,
+    _ae_from_state,
+    lambda event: {"natural_key": _ae_natural_key(event)},
+)
+
+
+def insert_row(tx: Transaction, kind: RowKind[R], record: R) -> str:
+    """Insert ``record`` as a new row (audited in ``tx``); return its row id."""
     row_id = str(uuid.uuid4())
     tx.insert(
-        OXFORD_ENTITY,
-        {"id": row_id, **_oxford_values(record), "recorded_at": tx.at, "updated_at": tx.at},
+        kind.entity,
+        {"id": row_id, **kind.values(record), "recorded_at": tx.at, "updated_at": tx.at},
     )
     return row_id
 
 
-def _insert_ae(tx: Transaction, event: AdverseEvent) -> str:
-    row_id = str(uuid.uuid4())
-    tx.insert(
-        AE_ENTITY, {"id": row_id, **_ae_values(event), "recorded_at": tx.at, "updated_at": tx.at}
-    )
-    return row_id
-
-
-def _oxford_key_taken(
-    tx: Transaction, record: OxfordRecord, *, other_than: str | None = None
+def key_taken(
+    tx: Transaction, kind: RowKind[R], record: R, *, other_than: str | None = None
 ) -> dict[str, Any] | None:
-    for state in tx.rows(
-        OXFORD_ENTITY,
-        patient=record.patient,
-        instrument=record.instrument.value,
-        timepoint=record.timepoint.value,
-    ):
+    """The state of a row (other than ``other_than``) recording ``record``'s natural key."""
+    for state in tx.rows(kind.entity, **kind.key_columns(record)):
         if state["id"] != other_than:
             return state
     return None
 
 
-def _ae_key_taken(
-    tx: Transaction, event: AdverseEvent, *, other_than: str | None = None
-) -> dict[str, Any] | None:
-    for state in tx.rows(AE_ENTITY, natural_key=_ae_natural_key(event)):
-        if state["id"] != other_than:
-            return state
-    return None
+def write_correction(tx: Transaction, kind: RowKind[R], state: dict[str, Any], record: R) -> None:
+    """Overwrite the row of ``state`` with ``record``, audited as a correction."""
+    tx.update(
+        kind.entity,
+        state["id"],
+        {**kind.values(record), "updated_at": tx.at},
+        action="correct",
+        before=state,
+    )
