@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from collarreader.clinical.store.rows import AE_ROWS, OXFORD_ROWS, R, RowKind, _all_states
-from collarreader.db.clinical_models import ADVERSE_EVENT_TABLE, OXFORD_TABLE
 from collarreader.db.engine import Database
 from collarreader.errors import ClinicalDataError
 
@@ -20,8 +19,8 @@ def clinical_findings(database: Database) -> list[str]:
     sentence per problem (empty: all good).
     """
     with database.read() as connection:
-        oxford_states = _all_states(connection, OXFORD_TABLE)
-        ae_states = _all_states(connection, ADVERSE_EVENT_TABLE)
+        oxford_states = _all_states(connection, OXFORD_ROWS.table)
+        ae_states = _all_states(connection, AE_ROWS.table)
     return [
         *_findings(OXFORD_ROWS, oxford_states, ("content_sha256",)),
         *_findings(AE_ROWS, ae_states, ("content_sha256", "natural_key")),

@@ -106,17 +106,8 @@ OXFORD_FIELDS: tuple[str, ...] = (
 )
 """Keys :func:`correct_oxford` accepts in ``changes``."""
 
-AE_FIELDS: tuple[str, ...] = (
-    "patient",
-    "onset_date",
-    "description",
-    "category",
-    "severity",
-    "relation",
-    "action",
-    "outcome",
-)
-"""Keys :func:`correct_adverse_event` accepts in ``changes``."""
+AE_FIELDS: tuple[str, ...] = tuple(field.name for field in dataclasses.fields(AdverseEvent))
+"""Keys :func:`correct_adverse_event` accepts in ``changes``: every field of the event."""
 
 
 def _unknown_fields(changes: Mapping[str, object], allowed: Iterable[str], what: str) -> None:

@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import Table, select
 
 from collarreader.clinical.adverse_events import AdverseEvent
 from collarreader.clinical.oxford import (
@@ -129,39 +129,6 @@ def _all_states(connection: Any, table: Any) -> list[dict[str, Any]]:
     return [row_state(table, row._mapping) for row in connection.execute(select(table))]
 
 
-def oxford_questionnaires(database: Database) -> list[StoredOxford]:
-    """Every recorded questionnaire, by patient, instrument and time point (6 m before 12 m)."""
-    require_study(database)
-    with database.read() as connection:
-        states = _all_states(connection, OXFORD_TABLE)
-    stored = [
-        StoredOxford(
-            state["id"], _oxford_from_state(state), state["recorded_at"], state["updated_at"]
-        )
-        for state in states
-    ]
-    order = {member: index for index, member in enumerate(Timepoint)}
-    stored.sort(
-        key=lambda s: (s.record.patient, s.record.instrument.value, order[s.record.timepoint])
-    )
-    return stored
-
-
-def adverse_events(database: Database) -> list[StoredAdverseEvent]:
-    """Every recorded adverse event, by patient and onset date."""
-    require_study(database)
-    with database.read() as connection:
-        states = _all_states(connection, ADVERSE_EVENT_TABLE)
-    stored = [
-        StoredAdverseEvent(
-            state["id"], _ae_from_state(state), state["recorded_at"], state["updated_at"]
-        )
-        for state in states
-    ]
-    stored.sort(key=lambda s: (s.event.patient, s.event.onset_date, s.event.category.value, s.id))
-    return stored
-
-
 # ---- one kind of clinical row, so that inserting, key lookups and corrections are written once
 
 
@@ -179,22 +146,27 @@ class RowKind(Generic[R]):
 
     Attributes
     ----------
-    entity : the audited table
+    table : the audited table
     noun : what the user calls one record ("Oxford questionnaire", "adverse event")
     values : the row's columns for a record (without id and timestamps)
     from_state : the record of a row's state
     key_columns : the columns (and values) of a record's natural key, to find it recorded
     """
 
-    entity: str
+    table: Table
     noun: str
     values: Callable[[R], dict[str, Any]]
     from_state: Callable[[Mapping[str, Any]], R]
     key_columns: Callable[[R], dict[str, Any]]
 
+    @property
+    def entity(self) -> str:
+        """The table's name, which the audit trail calls the entity."""
+        return str(self.table.name)
+
 
 OXFORD_ROWS: RowKind[OxfordRecord] = RowKind(
-    OXFORD_ENTITY,
+    OXFORD_TABLE,
     "Oxford questionnaire",
     _oxford_values,
     _oxford_from_state,
@@ -205,7 +177,7 @@ OXFORD_ROWS: RowKind[OxfordRecord] = RowKind(
     },
 )
 AE_ROWS: RowKind[AdverseEvent] = RowKind(
-    AE_ENTITY,
+    ADVERSE_EVENT_TABLE,
     "adverse event",
     _ae_values,
     _ae_from_state,
@@ -242,3 +214,36 @@ def write_correction(tx: Transaction, kind: RowKind[R], state: dict[str, Any], r
         action="correct",
         before=state,
     )
+
+
+S = TypeVar("S")
+
+
+def _read_stored(
+    database: Database, kind: RowKind[R], stored: Callable[[str, R, str, str], S]
+) -> list[S]:
+    """Every row of one kind as ``stored(id, record, recorded_at, updated_at)``, unsorted."""
+    require_study(database)
+    with database.read() as connection:
+        states = _all_states(connection, kind.table)
+    return [
+        stored(state["id"], kind.from_state(state), state["recorded_at"], state["updated_at"])
+        for state in states
+    ]
+
+
+def oxford_questionnaires(database: Database) -> list[StoredOxford]:
+    """Every recorded questionnaire, by patient, instrument and time point (6 m before 12 m)."""
+    stored = _read_stored(database, OXFORD_ROWS, StoredOxford)
+    order = {member: index for index, member in enumerate(Timepoint)}
+    stored.sort(
+        key=lambda s: (s.record.patient, s.record.instrument.value, order[s.record.timepoint])
+    )
+    return stored
+
+
+def adverse_events(database: Database) -> list[StoredAdverseEvent]:
+    """Every recorded adverse event, by patient and onset date."""
+    stored = _read_stored(database, AE_ROWS, StoredAdverseEvent)
+    stored.sort(key=lambda s: (s.event.patient, s.event.onset_date, s.event.category.value, s.id))
+    return stored

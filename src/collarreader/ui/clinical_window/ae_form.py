@@ -137,37 +137,30 @@ class AdverseEventForm(ClinicalForm):
 
     def start_new(self, patient: str = "") -> None:
         """Empty the form for a new event."""
-        self._loading = True
-        self.event_id = None
-        self.loaded = None
-        self.patient_edit.setText(patient)
-        self.onset_edit.clear()
-        self.description_edit.clear()
-        for combo in self.combos.values():
-            combo.setCurrentIndex(0)
-        self._touched = {"patient"} if patient else set()
-        self._loading = False
-        self.mode_label.setText("New adverse event")
-        self._refresh()
+        with self._filling("New adverse event", {"patient"} if patient else set()):
+            self.event_id = None
+            self.loaded = None
+            self.patient_edit.setText(patient)
+            self.onset_edit.clear()
+            self.description_edit.clear()
+            for combo in self.combos.values():
+                combo.setCurrentIndex(0)
 
     def load(self, stored: StoredAdverseEvent) -> None:
         """Show a recorded event for correction."""
         event = stored.event
-        self._loading = True
-        self.event_id = stored.id
-        self.loaded = event
-        self.patient_edit.setText(event.patient)
-        self.onset_edit.setText(event.onset_date.isoformat())
-        self.description_edit.setPlainText(event.description)
-        for name, combo in self.combos.items():
-            _select_data(combo, getattr(event, name).value)
-        self._touched = {"patient", "onset_date", "description", *self.combos}
-        self._loading = False
-        self.mode_label.setText(
+        mode = (
             f"Recorded adverse event of {event.patient} — last changed "
             f"{stored.updated_at[:16].replace('T', ' ')} UTC"
         )
-        self._refresh()
+        with self._filling(mode, {"patient", "onset_date", "description", *self.combos}):
+            self.event_id = stored.id
+            self.loaded = event
+            self.patient_edit.setText(event.patient)
+            self.onset_edit.setText(event.onset_date.isoformat())
+            self.description_edit.setPlainText(event.description)
+            for name, combo in self.combos.items():
+                _select_data(combo, getattr(event, name).value)
 
     def _stored_loaded(self) -> StoredAdverseEvent | None:
         if self.loaded is None or self.event_id is None:

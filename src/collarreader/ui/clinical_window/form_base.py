@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from PySide6 import QtCore, QtWidgets
@@ -127,6 +128,19 @@ class ClinicalForm(QtWidgets.QWidget):
         except ClinicalDataError as error:
             found[date_field] = _reason_text(error)
         return found, date
+
+    @contextlib.contextmanager
+    def _filling(self, mode: str, touched: set[str]) -> Iterator[None]:
+        """Set the fields in the ``with`` block unchecked, then show ``mode`` and check once.
+
+        ``touched`` are the fields whose problems show from the start.
+        """
+        self._loading = True
+        yield
+        self._touched = touched
+        self._loading = False
+        self.mode_label.setText(mode)
+        self._refresh()
 
     def is_dirty(self) -> bool:
         """True when the form differs from the loaded record (or a new one has any entry)."""

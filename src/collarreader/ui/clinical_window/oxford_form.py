@@ -182,44 +182,37 @@ class OxfordForm(ClinicalForm):
         timepoint: Timepoint = Timepoint.SIX_MONTHS,
     ) -> None:
         """Empty the form for a new questionnaire (optionally for a given patient and visit)."""
-        self._loading = True
-        self.record_id = None
-        self.loaded = None
-        self.patient_edit.setText(patient)
-        _select_data(self.instrument_combo, instrument.value)
-        _select_data(self.timepoint_combo, timepoint.value)
-        self.date_edit.clear()
-        _select_data(self.scale_combo, OxfordScale.CURRENT.value)
-        self.source_edit.clear()
-        for combo in self.item_boxes:
-            combo.setCurrentIndex(0)
-        self._touched = {"patient"} if patient else set()
-        self._loading = False
-        self.mode_label.setText("New questionnaire")
-        self._refresh()
+        with self._filling("New questionnaire", {"patient"} if patient else set()):
+            self.record_id = None
+            self.loaded = None
+            self.patient_edit.setText(patient)
+            _select_data(self.instrument_combo, instrument.value)
+            _select_data(self.timepoint_combo, timepoint.value)
+            self.date_edit.clear()
+            _select_data(self.scale_combo, OxfordScale.CURRENT.value)
+            self.source_edit.clear()
+            for combo in self.item_boxes:
+                combo.setCurrentIndex(0)
 
     def load(self, stored: StoredOxford) -> None:
         """Show a recorded questionnaire for correction."""
         record = stored.record
-        self._loading = True
-        self.record_id = stored.id
-        self.loaded = record
-        self.patient_edit.setText(record.patient)
-        _select_data(self.instrument_combo, record.instrument.value)
-        _select_data(self.timepoint_combo, record.timepoint.value)
-        self.date_edit.setText(record.date.isoformat())
-        _select_data(self.scale_combo, record.scale.value)
-        self.source_edit.setText(record.source)
-        for combo, value in zip(self.item_boxes, record.items_as_entered, strict=True):
-            _select_data(combo, value)
-        self._touched = {"patient", "date", "source"}
-        self._loading = False
-        self.mode_label.setText(
+        mode = (
             f"Recorded questionnaire: {record.patient} · {record.instrument.value} · "
             f"{_TIMEPOINT_LABELS[record.timepoint]} — last changed "
             f"{stored.updated_at[:16].replace('T', ' ')} UTC"
         )
-        self._refresh()
+        with self._filling(mode, {"patient", "date", "source"}):
+            self.record_id = stored.id
+            self.loaded = record
+            self.patient_edit.setText(record.patient)
+            _select_data(self.instrument_combo, record.instrument.value)
+            _select_data(self.timepoint_combo, record.timepoint.value)
+            self.date_edit.setText(record.date.isoformat())
+            _select_data(self.scale_combo, record.scale.value)
+            self.source_edit.setText(record.source)
+            for combo, value in zip(self.item_boxes, record.items_as_entered, strict=True):
+                _select_data(combo, value)
 
     def _stored_loaded(self) -> StoredOxford | None:
         if self.loaded is None or self.record_id is None:

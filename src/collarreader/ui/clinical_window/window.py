@@ -292,92 +292,98 @@ class ClinicalWindow(QtWidgets.QMainWindow):
         form = self.oxford_form
         record = form.record()
         if record is None:
-            problems = "; ".join(f"{k}: {v}" for k, v in form.problems().items())
-            self.statusBar().showMessage(f"Not saved: {problems}.", 15000)
+            self._refuse(form)
             return
-        if form.record_id is None or form.loaded is None:
-            try:
-                record_id = add_oxford(self.database, record, actor=self.actor)
-            except CollarReaderError as error:
-                self._fail(error)
-                return
-            self._after_oxford_save(record_id, "Questionnaire recorded")
+        loaded, record_id = form.loaded, form.record_id
+        if record_id is None or loaded is None:
+            self._insert(
+                lambda: add_oxford(self.database, record, actor=self.actor),
+                self.show_oxford,
+                "Questionnaire recorded",
+            )
             return
-        changes = describe_oxford_changes(form.loaded, record)
-        what = (
-            f"patient {form.loaded.patient}, {form.loaded.instrument.value}, "
-            f"{form.loaded.timepoint.value}"
+        what = f"patient {loaded.patient}, {loaded.instrument.value}, {loaded.timepoint.value}"
+        changes = {
+            "patient": record.patient,
+            "instrument": record.instrument,
+            "timepoint": record.timepoint,
+            "date": record.date,
+            "items": list(record.items_as_entered),
+            "source": record.source,
+            "scale": record.scale,
+        }
+        self._correct(
+            what,
+            describe_oxford_changes(loaded, record),
+            lambda reason: correct_oxford(
+                self.database, record_id, changes, reason=reason, actor=self.actor
+            ),
+            record_id,
+            self.show_oxford,
         )
-        record_id = form.record_id
-
-        def apply(reason: str) -> None:
-            try:
-                correct_oxford(
-                    self.database,
-                    record_id,
-                    {
-                        "patient": record.patient,
-                        "instrument": record.instrument,
-                        "timepoint": record.timepoint,
-                        "date": record.date,
-                        "items": list(record.items_as_entered),
-                        "source": record.source,
-                        "scale": record.scale,
-                    },
-                    reason=reason,
-                    actor=self.actor,
-                )
-            except CollarReaderError as error:
-                self._fail(error)
-                return
-            self._after_oxford_save(record_id, "Correction saved")
-
-        self._ask_reason(what, changes, apply)
-
-    def _after_oxford_save(self, record_id: str, message: str) -> None:
-        self.reload()
-        self.show_oxford(record_id)
-        self.statusBar().showMessage(f"{message} (audited).", 8000)
 
     def save_adverse_event(self) -> None:
         """Insert the form's new event, or ask a reason and correct the recorded one."""
         form = self.ae_form
         event = form.adverse_event()
         if event is None:
-            problems = "; ".join(f"{k}: {v}" for k, v in form.problems().items())
-            self.statusBar().showMessage(f"Not saved: {problems}.", 15000)
+            self._refuse(form)
             return
-        if form.event_id is None or form.loaded is None:
-            try:
-                event_id = add_adverse_event(self.database, event, actor=self.actor)
-            except CollarReaderError as error:
-                self._fail(error)
-                return
-            self._after_ae_save(event_id, "Adverse event recorded")
+        loaded, event_id = form.loaded, form.event_id
+        if event_id is None or loaded is None:
+            self._insert(
+                lambda: add_adverse_event(self.database, event, actor=self.actor),
+                self.show_adverse_event,
+                "Adverse event recorded",
+            )
             return
-        changes = describe_ae_changes(form.loaded, event)
-        what = f"the adverse event of patient {form.loaded.patient}"
-        event_id = form.event_id
+        changes = {name: getattr(event, name) for name in AE_FIELDS}
+        self._correct(
+            f"the adverse event of patient {loaded.patient}",
+            describe_ae_changes(loaded, event),
+            lambda reason: correct_adverse_event(
+                self.database, event_id, changes, reason=reason, actor=self.actor
+            ),
+            event_id,
+            self.show_adverse_event,
+        )
+
+    def _refuse(self, form: ClinicalForm) -> None:
+        problems = "; ".join(f"{k}: {v}" for k, v in form.problems().items())
+        self.statusBar().showMessage(f"Not saved: {problems}.", 15000)
+
+    def _insert(self, add: Callable[[], str], show: Callable[[str], None], message: str) -> None:
+        """Run ``add`` (an audited insert returning the row id), then show the saved row."""
+        try:
+            row_id = add()
+        except CollarReaderError as error:
+            self._fail(error)
+            return
+        self._after_save(row_id, show, message)
+
+    def _correct(
+        self,
+        what: str,
+        changes: str,
+        correct: Callable[[str], object],
+        row_id: str,
+        show: Callable[[str], None],
+    ) -> None:
+        """Ask the reason, then run ``correct(reason)`` (an audited correction of ``row_id``)."""
 
         def apply(reason: str) -> None:
             try:
-                correct_adverse_event(
-                    self.database,
-                    event_id,
-                    {name: getattr(event, name) for name in AE_FIELDS},
-                    reason=reason,
-                    actor=self.actor,
-                )
+                correct(reason)
             except CollarReaderError as error:
                 self._fail(error)
                 return
-            self._after_ae_save(event_id, "Correction saved")
+            self._after_save(row_id, show, "Correction saved")
 
         self._ask_reason(what, changes, apply)
 
-    def _after_ae_save(self, event_id: str, message: str) -> None:
+    def _after_save(self, row_id: str, show: Callable[[str], None], message: str) -> None:
         self.reload()
-        self.show_adverse_event(event_id)
+        show(row_id)
         self.statusBar().showMessage(f"{message} (audited).", 8000)
 
     def _ask_reason(self, what: str, changes: str, apply: Callable[[str], None]) -> None:
