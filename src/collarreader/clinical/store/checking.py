@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from collarreader.clinical.store.rows import AE_ROWS, OXFORD_ROWS, R, RowKind, _all_states
+from collarreader.clinical.store.rows import AE_ROWS, OXFORD_ROWS, R, RowKind, all_states
 from collarreader.db.engine import Database
 from collarreader.errors import ClinicalDataError
 
@@ -19,8 +19,8 @@ def clinical_findings(database: Database) -> list[str]:
     sentence per problem (empty: all good).
     """
     with database.read() as connection:
-        oxford_states = _all_states(connection, OXFORD_ROWS.table)
-        ae_states = _all_states(connection, AE_ROWS.table)
+        oxford_states = all_states(connection, OXFORD_ROWS.table)
+        ae_states = all_states(connection, AE_ROWS.table)
     return [
         *_findings(OXFORD_ROWS, oxford_states, ("content_sha256",)),
         *_findings(AE_ROWS, ae_states, ("content_sha256", "natural_key")),

@@ -41,6 +41,7 @@ from collarreader.errors import ClinicalDataError
 __all__ = [
     "AE_FIELDS",
     "OXFORD_FIELDS",
+    "check_reason",
     "correct_adverse_event",
     "correct_oxford",
     "describe_ae_changes",
@@ -48,7 +49,8 @@ __all__ = [
 ]
 
 
-def _check_reason(reason: str | None, what: str) -> str:
+def check_reason(reason: str | None, what: str) -> str:
+    """The stripped reason for a correction; refuse a missing or blank one (``what`` needs it)."""
     if reason is None or not reason.strip():
         raise ClinicalDataError(
             f"{what} needs a reason (e.g. 'transcription error, checked against the paper "
@@ -188,7 +190,7 @@ def correct_oxford(
         would make a second questionnaire for the same patient, instrument and time point.
     """
     require_study(database)
-    why = _check_reason(reason, "A correction")
+    why = check_reason(reason, "A correction")
 
     def change(current: OxfordRecord) -> OxfordRecord:
         corrected = _changed_oxford(current, changes)
@@ -239,7 +241,7 @@ def correct_adverse_event(
         or when the corrected event is the same as another recorded one.
     """
     require_study(database)
-    why = _check_reason(reason, "A correction")
+    why = check_reason(reason, "A correction")
     _unknown_fields(changes, AE_FIELDS, "adverse-event correction")
 
     def change(current: AdverseEvent) -> AdverseEvent:

@@ -15,7 +15,7 @@ from typing import Any, Generic
 
 from collarreader.clinical.csv_import import parse_ae_csv, parse_oxford_csv
 from collarreader.clinical.store.correction import (
-    _check_reason,
+    check_reason,
     describe_ae_changes,
     describe_oxford_changes,
 )
@@ -24,8 +24,8 @@ from collarreader.clinical.store.rows import (
     OXFORD_ROWS,
     R,
     RowKind,
-    _ae_natural_key,
-    _all_states,
+    ae_natural_key,
+    all_states,
     insert_row,
     write_correction,
 )
@@ -198,14 +198,14 @@ def import_oxford_csv(
         For a reader database.
     """
     require_study(database)
-    correction_reason = _check_reason(reason, "--update") if update else None
+    correction_reason = check_reason(reason, "--update") if update else None
     path = Path(csv_path)
     records = parse_oxford_csv(path, legacy=legacy, known_patients=_known(key_path), today=today)
     plan = _ImportPlan(OXFORD_ROWS, describe_oxford_changes, update=update)
     with Repository(database, actor).transaction(f"import of {path.name}") as tx:
         existing = {
             (state["patient"], state["instrument"], state["timepoint"]): state
-            for state in _all_states(tx.connection, OXFORD_TABLE)
+            for state in all_states(tx.connection, OXFORD_TABLE)
         }
         for record in records:
             label = f"patient {record.patient}, {record.instrument.value}, {record.timepoint.value}"
@@ -263,7 +263,7 @@ def import_ae_csv(
         For a reader database.
     """
     require_study(database)
-    correction_reason = _check_reason(reason, "--update") if update else None
+    correction_reason = check_reason(reason, "--update") if update else None
     path = Path(csv_path)
     events = parse_ae_csv(path, known_patients=_known(key_path), today=today)
     row_numbers = _data_row_numbers(path)
@@ -271,7 +271,7 @@ def import_ae_csv(
         row_numbers = list(range(2, len(events) + 2))
     plan = _ImportPlan(AE_ROWS, describe_ae_changes, update=update)
     with Repository(database, actor).transaction(f"import of {path.name}") as tx:
-        states = _all_states(tx.connection, ADVERSE_EVENT_TABLE)
+        states = all_states(tx.connection, ADVERSE_EVENT_TABLE)
         by_key = {state["natural_key"]: state for state in states}
         near: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
         for state in states:
@@ -280,7 +280,7 @@ def import_ae_csv(
             )
         for row, event in zip(row_numbers, events, strict=True):
             label = f"patient {event.patient}, {event.onset_date.isoformat()}, {event.category}"
-            if plan.place(row, event, by_key.get(_ae_natural_key(event)), label):
+            if plan.place(row, event, by_key.get(ae_natural_key(event)), label):
                 same_day = near.get(
                     (event.patient, event.onset_date.isoformat(), event.category.value), []
                 )

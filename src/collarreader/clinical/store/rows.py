@@ -35,6 +35,8 @@ __all__ = [
     "StoredAdverseEvent",
     "StoredOxford",
     "adverse_events",
+    "ae_natural_key",
+    "all_states",
     "insert_row",
     "key_taken",
     "oxford_questionnaires",
@@ -91,7 +93,8 @@ def _oxford_from_state(state: Mapping[str, Any]) -> OxfordRecord:
     )
 
 
-def _ae_natural_key(event: AdverseEvent) -> str:
+def ae_natural_key(event: AdverseEvent) -> str:
+    """The ``natural_key`` column of an event: SHA-256 (hex) of its natural key."""
     return hashlib.sha256(canonical_json(list(event.natural_key)).encode("utf-8")).hexdigest()
 
 
@@ -105,7 +108,7 @@ def _ae_values(event: AdverseEvent) -> dict[str, Any]:
         "relation": event.relation.value,
         "action": event.action.value,
         "outcome": event.outcome.value,
-        "natural_key": _ae_natural_key(event),
+        "natural_key": ae_natural_key(event),
         "content_sha256": event.content_sha256,
     }
 
@@ -125,7 +128,8 @@ def _ae_from_state(state: Mapping[str, Any]) -> AdverseEvent:
     )
 
 
-def _all_states(connection: Any, table: Any) -> list[dict[str, Any]]:
+def all_states(connection: Any, table: Any) -> list[dict[str, Any]]:
+    """The state of every row of ``table`` (as the audit trail records it)."""
     return [row_state(table, row._mapping) for row in connection.execute(select(table))]
 
 
@@ -181,7 +185,7 @@ AE_ROWS: RowKind[AdverseEvent] = RowKind(
     "adverse event",
     _ae_values,
     _ae_from_state,
-    lambda event: {"natural_key": _ae_natural_key(event)},
+    lambda event: {"natural_key": ae_natural_key(event)},
 )
 
 
@@ -225,7 +229,7 @@ def _read_stored(
     """Every row of one kind as ``stored(id, record, recorded_at, updated_at)``, unsorted."""
     require_study(database)
     with database.read() as connection:
-        states = _all_states(connection, kind.table)
+        states = all_states(connection, kind.table)
     return [
         stored(state["id"], kind.from_state(state), state["recorded_at"], state["updated_at"])
         for state in states

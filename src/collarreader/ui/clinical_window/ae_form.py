@@ -20,7 +20,7 @@ from collarreader.clinical.adverse_events import (
     parse_iso_date,
 )
 from collarreader.clinical.store import StoredAdverseEvent
-from collarreader.ui.clinical_window.fields import _enum_combo, _select_data
+from collarreader.ui.clinical_window.fields import enum_combo, select_data
 from collarreader.ui.clinical_window.form_base import ClinicalForm
 
 __all__ = ["AdverseEventForm"]
@@ -54,7 +54,7 @@ class AdverseEventForm(ClinicalForm):
         self.description_edit.setTabChangesFocus(True)
         self.description_edit.setFixedHeight(84)
         self.combos: dict[str, QtWidgets.QComboBox] = {
-            name: _enum_combo(list(enum), label, "— choose —") for name, enum, label in _AE_CHOICES
+            name: enum_combo(list(enum), label, "— choose —") for name, enum, label in _AE_CHOICES
         }
 
         form = QtWidgets.QFormLayout()
@@ -160,7 +160,7 @@ class AdverseEventForm(ClinicalForm):
             self.onset_edit.setText(event.onset_date.isoformat())
             self.description_edit.setPlainText(event.description)
             for name, combo in self.combos.items():
-                _select_data(combo, getattr(event, name).value)
+                select_data(combo, getattr(event, name).value)
 
     def _stored_loaded(self) -> StoredAdverseEvent | None:
         if self.loaded is None or self.event_id is None:

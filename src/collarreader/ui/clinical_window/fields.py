@@ -9,7 +9,20 @@ from PySide6 import QtWidgets
 
 from collarreader.clinical.oxford import ITEM_NAMES, Instrument, OxfordBand, OxfordScale, Timepoint
 
-__all__ = ["BAND_COLOURS", "MISSING"]
+__all__ = [
+    "BAND_COLOURS",
+    "INSTRUMENT_LABELS",
+    "MISSING",
+    "SCALE_LABELS",
+    "STYLE",
+    "TIMEPOINT_LABELS",
+    "enum_combo",
+    "escape_html",
+    "problem_lines",
+    "reason_text",
+    "select_data",
+    "set_invalid",
+]
 
 MISSING = "—"
 """How a missing answer is shown and chosen."""
@@ -22,7 +35,7 @@ BAND_COLOURS: dict[OxfordBand, str] = {
 }
 """Text colour of each band on the dark palette (worst red … best green)."""
 
-_STYLE = """
+STYLE = """
 QLineEdit[invalid="true"], QComboBox[invalid="true"], QPlainTextEdit[invalid="true"] {
     border: 1px solid #e06666;
 }
@@ -32,15 +45,15 @@ QLabel#band { font-size: 15px; font-weight: 600; }
 QLabel#mode { color: #a0a0a0; }
 """
 
-_TIMEPOINT_LABELS = {Timepoint.SIX_MONTHS: "6 months", Timepoint.TWELVE_MONTHS: "12 months"}
-_INSTRUMENT_LABELS = {Instrument.HIP: "Oxford Hip Score", Instrument.KNEE: "Oxford Knee Score"}
-_SCALE_LABELS = {
+TIMEPOINT_LABELS = {Timepoint.SIX_MONTHS: "6 months", Timepoint.TWELVE_MONTHS: "12 months"}
+INSTRUMENT_LABELS = {Instrument.HIP: "Oxford Hip Score", Instrument.KNEE: "Oxford Knee Score"}
+SCALE_LABELS = {
     OxfordScale.CURRENT: "0–48 (answers 0 worst … 4 best)",
     OxfordScale.LEGACY: "legacy 12–60 (answers 1 best … 5 worst)",
 }
 
 
-def _set_invalid(widget: QtWidgets.QWidget, invalid: bool) -> None:
+def set_invalid(widget: QtWidgets.QWidget, invalid: bool) -> None:
     """Outline ``widget`` in red (via the style sheet's ``invalid`` property) or not."""
     if bool(widget.property("invalid")) == invalid:
         return
@@ -60,25 +73,32 @@ _FIELD_LABELS = {
 }
 
 
-def _problem_lines(shown: dict[str, str]) -> str:
+def problem_lines(shown: dict[str, str]) -> str:
+    """One line per shown problem: the field's label, then the reason."""
     return "\n".join(
         f"{_FIELD_LABELS.get(name, name.capitalize())}: {reason}." for name, reason in shown.items()
     )
 
 
-def _reason_text(error: Exception) -> str:
+def reason_text(error: Exception) -> str:
+    """An error's message without its final full stop (it joins a longer sentence)."""
     return str(error).rstrip(".")
 
 
-def _html(text: str) -> str:
+def escape_html(text: str) -> str:
+    """``text`` safe to show in a rich-text label (data, not markup)."""
     return (
         text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
     )
 
 
-def _enum_combo(
+def enum_combo(
     members: Sequence[Any], label: Callable[[Any], str], placeholder: str | None
 ) -> QtWidgets.QComboBox:
+    """A combo box of enum ``members`` shown by ``label``, holding each member's value.
+
+    With a ``placeholder``, the first item holds None (nothing chosen yet).
+    """
     combo = QtWidgets.QComboBox()
     if placeholder is not None:
         combo.addItem(placeholder, None)
@@ -87,6 +107,7 @@ def _enum_combo(
     return combo
 
 
-def _select_data(combo: QtWidgets.QComboBox, value: object) -> None:
+def select_data(combo: QtWidgets.QComboBox, value: object) -> None:
+    """Choose the item holding ``value`` (the first item when none does)."""
     index = combo.findData(value)
     combo.setCurrentIndex(max(index, 0))

@@ -11,7 +11,7 @@ from PySide6 import QtCore, QtWidgets
 
 from collarreader.clinical.adverse_events import check_date, check_patient_id, parse_iso_date
 from collarreader.errors import ClinicalDataError
-from collarreader.ui.clinical_window.fields import _problem_lines, _reason_text, _set_invalid
+from collarreader.ui.clinical_window.fields import problem_lines, reason_text, set_invalid
 
 __all__ = ["ClinicalForm"]
 
@@ -121,12 +121,12 @@ class ClinicalForm(QtWidgets.QWidget):
         try:
             check_patient_id(patient)
         except ClinicalDataError as error:
-            found["patient"] = _reason_text(error)
+            found["patient"] = reason_text(error)
         date: dt.date | None = None
         try:
             date = check_date(parse_iso_date(date_text))
         except ClinicalDataError as error:
-            found[date_field] = _reason_text(error)
+            found[date_field] = reason_text(error)
         return found, date
 
     @contextlib.contextmanager
@@ -173,8 +173,8 @@ class ClinicalForm(QtWidgets.QWidget):
             if self._shown_untouched(name) or name in self._touched
         }
         for name, widget in self.field_widgets.items():
-            _set_invalid(widget, name in shown)
-        self.problems_label.setText(_problem_lines(shown))
+            set_invalid(widget, name in shown)
+        self.problems_label.setText(problem_lines(shown))
         self._refreshed()
         self.save_button.setEnabled(not problems and self.is_dirty())
         self.revert_button.setEnabled(self.is_dirty())

@@ -19,14 +19,14 @@ from collarreader.clinical.oxford import (
 from collarreader.clinical.store import StoredOxford
 from collarreader.errors import ClinicalDataError
 from collarreader.ui.clinical_window.fields import (
-    _INSTRUMENT_LABELS,
-    _SCALE_LABELS,
-    _TIMEPOINT_LABELS,
     BAND_COLOURS,
+    INSTRUMENT_LABELS,
     MISSING,
-    _enum_combo,
-    _reason_text,
-    _select_data,
+    SCALE_LABELS,
+    TIMEPOINT_LABELS,
+    enum_combo,
+    reason_text,
+    select_data,
 )
 from collarreader.ui.clinical_window.form_base import ClinicalForm
 
@@ -47,12 +47,12 @@ class OxfordForm(ClinicalForm):
         self.record_id: str | None = None
         self.loaded: OxfordRecord | None = None
 
-        self.instrument_combo = _enum_combo(list(Instrument), lambda m: _INSTRUMENT_LABELS[m], None)
-        self.timepoint_combo = _enum_combo(list(Timepoint), lambda m: _TIMEPOINT_LABELS[m], None)
+        self.instrument_combo = enum_combo(list(Instrument), lambda m: INSTRUMENT_LABELS[m], None)
+        self.timepoint_combo = enum_combo(list(Timepoint), lambda m: TIMEPOINT_LABELS[m], None)
         self.date_edit = QtWidgets.QLineEdit()
         self.date_edit.setPlaceholderText("YYYY-MM-DD")
         self.date_edit.setMaxLength(10)
-        self.scale_combo = _enum_combo(list(OxfordScale), lambda m: _SCALE_LABELS[m], None)
+        self.scale_combo = enum_combo(list(OxfordScale), lambda m: SCALE_LABELS[m], None)
         self.source_edit = QtWidgets.QLineEdit()
         self.source_edit.setPlaceholderText("paper, phone, …")
         self.source_edit.setMaxLength(255)
@@ -146,7 +146,7 @@ class OxfordForm(ClinicalForm):
             try:
                 check_item(value, scale=self.scale())
             except ClinicalDataError as error:
-                found[name] = _reason_text(error)
+                found[name] = reason_text(error)
         return found
 
     def record(self) -> OxfordRecord | None:
@@ -186,10 +186,10 @@ class OxfordForm(ClinicalForm):
             self.record_id = None
             self.loaded = None
             self.patient_edit.setText(patient)
-            _select_data(self.instrument_combo, instrument.value)
-            _select_data(self.timepoint_combo, timepoint.value)
+            select_data(self.instrument_combo, instrument.value)
+            select_data(self.timepoint_combo, timepoint.value)
             self.date_edit.clear()
-            _select_data(self.scale_combo, OxfordScale.CURRENT.value)
+            select_data(self.scale_combo, OxfordScale.CURRENT.value)
             self.source_edit.clear()
             for combo in self.item_boxes:
                 combo.setCurrentIndex(0)
@@ -199,20 +199,20 @@ class OxfordForm(ClinicalForm):
         record = stored.record
         mode = (
             f"Recorded questionnaire: {record.patient} · {record.instrument.value} · "
-            f"{_TIMEPOINT_LABELS[record.timepoint]} — last changed "
+            f"{TIMEPOINT_LABELS[record.timepoint]} — last changed "
             f"{stored.updated_at[:16].replace('T', ' ')} UTC"
         )
         with self._filling(mode, {"patient", "date", "source"}):
             self.record_id = stored.id
             self.loaded = record
             self.patient_edit.setText(record.patient)
-            _select_data(self.instrument_combo, record.instrument.value)
-            _select_data(self.timepoint_combo, record.timepoint.value)
+            select_data(self.instrument_combo, record.instrument.value)
+            select_data(self.timepoint_combo, record.timepoint.value)
             self.date_edit.setText(record.date.isoformat())
-            _select_data(self.scale_combo, record.scale.value)
+            select_data(self.scale_combo, record.scale.value)
             self.source_edit.setText(record.source)
             for combo, value in zip(self.item_boxes, record.items_as_entered, strict=True):
-                _select_data(combo, value)
+                select_data(combo, value)
 
     def _stored_loaded(self) -> StoredOxford | None:
         if self.loaded is None or self.record_id is None:

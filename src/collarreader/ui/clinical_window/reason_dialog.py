@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from PySide6 import QtCore, QtWidgets
 
-from collarreader.ui.clinical_window.fields import _html
+from collarreader.ui.clinical_window.fields import escape_html
 
 __all__ = ["ReasonDialog"]
 
@@ -29,7 +29,7 @@ class ReasonDialog(QtWidgets.QDialog):
         intro.setWordWrap(True)
         # The record and change texts are data, not markup.
         intro.setText(
-            f"<b>Correcting {_html(what)}</b><br>{_html(changes)}<br><br>"
+            f"<b>Correcting {escape_html(what)}</b><br>{escape_html(changes)}<br><br>"
             "Why is the recorded data changed? The reason is kept in the audit trail."
         )
         layout.addWidget(intro)

@@ -25,7 +25,7 @@ from collarreader.clinical.store import (
 from collarreader.db.engine import STUDY_LEAD
 from collarreader.errors import CollarReaderError
 from collarreader.ui.clinical_window.ae_form import AdverseEventForm
-from collarreader.ui.clinical_window.fields import _INSTRUMENT_LABELS, _STYLE, BAND_COLOURS
+from collarreader.ui.clinical_window.fields import BAND_COLOURS, INSTRUMENT_LABELS, STYLE
 from collarreader.ui.clinical_window.form_base import ClinicalForm
 from collarreader.ui.clinical_window.oxford_form import OxfordForm
 from collarreader.ui.clinical_window.reason_dialog import ReasonDialog
@@ -75,7 +75,7 @@ class ClinicalWindow(QtWidgets.QMainWindow):
         self._oxford: list[StoredOxford] = []
         self._events: list[StoredAdverseEvent] = []
         self.setWindowTitle(f"collarreader — clinical data — {Path(self.database.label).name}")
-        self.setStyleSheet(_STYLE)
+        self.setStyleSheet(STYLE)
 
         self.oxford_table = _read_only_table(
             ["Patient", "Score", "6 months", "12 months", "Change 6→12 m"]
@@ -162,7 +162,7 @@ class ClinicalWindow(QtWidgets.QMainWindow):
         for row, ((patient, instrument), visits) in enumerate(sorted(by_key.items())):
             cells = [
                 QtWidgets.QTableWidgetItem(patient),
-                QtWidgets.QTableWidgetItem(_INSTRUMENT_LABELS[Instrument(instrument)]),
+                QtWidgets.QTableWidgetItem(INSTRUMENT_LABELS[Instrument(instrument)]),
             ]
             totals: list[int | None] = []
             for timepoint in Timepoint:
