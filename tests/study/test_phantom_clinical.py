@@ -6,7 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from collarreader.clinical.csv_import import parse_ae_csv, parse_oxford_csv
+from collarreader.clinical.csv_import import (
+    AE_COLUMNS,
+    OXFORD_REQUIRED_COLUMNS,
+    parse_ae_csv,
+    parse_oxford_csv,
+)
 from collarreader.errors import PhantomError
 from collarreader.study.phantom import generate_study
 from collarreader.study.phantom_clinical import write_clinical_csvs
@@ -22,6 +27,11 @@ def test_files_validate_and_cover_every_patient_and_time_point(tmp_path: Path) -
         (f"P{i:03d}", tp) for i in range(1, 7) for tp in ("6m", "12m")
     }
     assert len(events) == files.n_events
+    # The phantom writes the documented headers itself (study stays below clinical).
+    assert files.oxford_csv.read_text().splitlines()[0] == ",".join(
+        [*OXFORD_REQUIRED_COLUMNS, "source"]
+    )
+    assert files.adverse_events_csv.read_text().splitlines()[0] == ",".join(AE_COLUMNS)
     assert all(event.patient.startswith("P") for event in events)
     again = write_clinical_csvs(tmp_path / "study" / "truth.json", tmp_path / "again", seed=1)
     assert again.oxford_csv.read_bytes() == files.oxford_csv.read_bytes()

@@ -290,15 +290,32 @@ def _read_table(
     return header, body
 
 
-def _check_known(
+def _check_patient(
     patient: str, known_patients: Collection[str] | None, problems: _Problems, row: int
 ) -> None:
+    """Note a bad patient ID, or (with the key's patients) one that is not in the study."""
+    try:
+        check_patient_id(patient)
+    except ClinicalDataError as error:
+        problems.add(row, "patient", str(error))
+        return
     if known_patients is not None and patient not in known_patients:
         problems.add(
             row,
             "patient",
             f"{patient!r} is not a patient of this study (not in the key file); check the study ID",
         )
+
+
+def _row_date(
+    cells: dict[str, str], column: str, today: dt.date | None, problems: _Problems, row: int
+) -> dt.date | None:
+    """The plausible date of ``column``, or None with the problem noted."""
+    try:
+        return check_date(parse_iso_date(cells[column]), today=today)
+    except ClinicalDataError as error:
+        problems.add(row, column, str(error))
+        return None
 
 
 def _parse_item_text(text: str, scale: OxfordScale) -> int | None:
@@ -361,12 +378,7 @@ def parse_oxford_csv(
     for row, cells in body:
         bad_before = len(problems.items)
         patient = cells["patient"]
-        try:
-            check_patient_id(patient)
-        except ClinicalDataError as error:
-            problems.add(row, "patient", str(error))
-        else:
-            _check_known(patient, known_patients, problems, row)
+        _check_patient(patient, known_patients, problems, row)
         instrument = timepoint = None
         try:
             instrument = parse_instrument(cells["instrument"])
@@ -376,11 +388,7 @@ def parse_oxford_csv(
             timepoint = parse_timepoint(cells["timepoint"])
         except ClinicalDataError as error:
             problems.add(row, "timepoint", str(error))
-        date = None
-        try:
-            date = check_date(parse_iso_date(cells["date"]), today=today)
-        except ClinicalDataError as error:
-            problems.add(row, "date", str(error))
+        date = _row_date(cells, "date", today, problems, row)
 
         scale = OxfordScale.LEGACY if legacy else OxfordScale.CURRENT
         scale_text = cells.get("scale", "")
@@ -492,17 +500,8 @@ def parse_ae_csv(
     for row, cells in body:
         bad_before = len(problems.items)
         patient = cells["patient"]
-        try:
-            check_patient_id(patient)
-        except ClinicalDataError as error:
-            problems.add(row, "patient", str(error))
-        else:
-            _check_known(patient, known_patients, problems, row)
-        onset = None
-        try:
-            onset = check_date(parse_iso_date(cells["onset_date"]), today=today)
-        except ClinicalDataError as error:
-            problems.add(row, "onset_date", str(error))
+        _check_patient(patient, known_patients, problems, row)
+        onset = _row_date(cells, "onset_date", today, problems, row)
         choices: dict[str, StrEnum] = {}
         for name, enum in _AE_CHOICES.items():
             try:

@@ -230,6 +230,18 @@ def _check_items(
     return tuple(checked)
 
 
+def _check_total(total: float, low: int, high: int, what: str, advice: str = "") -> None:
+    """Refuse a total that is not a finite real number within ``low``–``high``."""
+    if (
+        isinstance(total, bool)
+        or not isinstance(total, numbers.Real)
+        or not math.isfinite(float(total))
+    ):
+        raise ClinicalDataError(f"{what} {total!r} is not a number.")
+    if not low <= total <= high:
+        raise ClinicalDataError(f"{what} {total} is outside {low}–{high}{advice}.")
+
+
 def _round_half_up(value: Fraction) -> int:
     return math.floor(value + Fraction(1, 2))
 
@@ -246,14 +258,7 @@ def band_for_total(total: float) -> OxfordBand:
     ClinicalDataError
         When ``total`` is not a finite number within 0–48.
     """
-    if (
-        isinstance(total, bool)
-        or not isinstance(total, numbers.Real)
-        or not math.isfinite(float(total))
-    ):
-        raise ClinicalDataError(f"Oxford total {total!r} is not a number.")
-    if not TOTAL_MIN <= total <= TOTAL_MAX:
-        raise ClinicalDataError(f"Oxford total {total} is outside {TOTAL_MIN}–{TOTAL_MAX}.")
+    _check_total(total, TOTAL_MIN, TOTAL_MAX, "Oxford total")
     whole = _round_half_up(Fraction(float(total)))
     for floor, band in _BAND_FLOORS:
         if whole >= floor:
@@ -373,17 +378,13 @@ def legacy_total_to_current(total: float) -> int | float:
     ClinicalDataError
         When ``total`` is not a finite number within 12–60.
     """
-    if (
-        isinstance(total, bool)
-        or not isinstance(total, numbers.Real)
-        or not math.isfinite(float(total))
-    ):
-        raise ClinicalDataError(f"legacy Oxford total {total!r} is not a number.")
-    if not LEGACY_TOTAL_MIN <= total <= LEGACY_TOTAL_MAX:
-        raise ClinicalDataError(
-            f"legacy Oxford total {total} is outside {LEGACY_TOTAL_MIN}–{LEGACY_TOTAL_MAX}; "
-            "a total of 0–48 is already on the current scale and must not be converted."
-        )
+    _check_total(
+        total,
+        LEGACY_TOTAL_MIN,
+        LEGACY_TOTAL_MAX,
+        "legacy Oxford total",
+        "; a total of 0–48 is already on the current scale and must not be converted",
+    )
     converted = LEGACY_TOTAL_MAX - total
     if isinstance(converted, numbers.Integral) or float(converted).is_integer():
         return int(converted)

@@ -21,10 +21,31 @@ from typing import Any
 
 import numpy as np
 
-from collarreader.clinical.csv_import import AE_COLUMNS, OXFORD_REQUIRED_COLUMNS
 from collarreader.errors import PhantomError
 
 __all__ = ["ClinicalFiles", "write_clinical_csvs"]
+
+# The phantom plays the site that sends the files, so it writes the CSV format as documented
+# (:mod:`collarreader.clinical.csv_import`) rather than importing the importer's column lists:
+# that keeps ``study`` below ``clinical``. The tests parse what it writes with the importer.
+_OXFORD_COLUMNS = (
+    "patient",
+    "instrument",
+    "timepoint",
+    "date",
+    *(f"q{i}" for i in range(1, 13)),
+    "source",
+)
+_AE_COLUMNS = (
+    "patient",
+    "onset_date",
+    "description",
+    "category",
+    "severity",
+    "relation",
+    "action",
+    "outcome",
+)
 
 _DAYS_AFTER_SURGERY = {"6m": 182, "12m": 365}
 _EVENTS = (
@@ -150,9 +171,8 @@ def write_clinical_csvs(
     unique_events = {(e["patient"], e["onset_date"], e["category"]): e for e in event_rows}
     oxford_csv = out / "oxford.csv"
     ae_csv = out / "adverse_events.csv"
-    oxford_columns = [*OXFORD_REQUIRED_COLUMNS, "source"]
-    _write(oxford_csv, oxford_columns, oxford_rows)
-    _write(ae_csv, list(AE_COLUMNS), list(unique_events.values()))
+    _write(oxford_csv, list(_OXFORD_COLUMNS), oxford_rows)
+    _write(ae_csv, list(_AE_COLUMNS), list(unique_events.values()))
     return ClinicalFiles(oxford_csv, ae_csv, len(oxford_rows), len(unique_events))
 
 
