@@ -2,8 +2,9 @@
 
 Each subcommand imports its core module only when it runs, so ``collarreader --help`` and
 the Qt-free commands start quickly and never load Qt. Every :class:`CollarReaderError` is
-printed as one ``error: …`` line (it already names the file or row and what to do) with
-exit code 1; anything else escaping is a bug and keeps its traceback.
+printed as one ``collarreader COMMAND: …`` line (it already names the file or row and what
+to do) with exit code 1 (``read`` exits 2, see :func:`collarreader.ui.reader.run_reader`);
+anything else escaping is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -506,6 +507,19 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def error_prefix(args: argparse.Namespace) -> str:
+    """``collarreader COMMAND`` (``collarreader clinical ACTION``): the prefix of every error line.
+
+    The same prefix as ``collarreader read``'s refusals, so a script or a user searching a log
+    finds every command's errors the same way.
+    """
+    words = ["collarreader", args.command]
+    action = getattr(args, "clinical_command", None)
+    if action:
+        words.append(action)
+    return " ".join(words)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the ``collarreader`` command line; return the exit code."""
     parser = build_parser()
@@ -513,7 +527,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.handler(args))
     except CollarReaderError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"{error_prefix(args)}: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

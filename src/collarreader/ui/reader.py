@@ -37,7 +37,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
@@ -352,13 +352,31 @@ def run_reader(setdir: str | Path, reader_id: str, db_path: str | Path | None = 
     return 0
 
 
+def can_show_dialog(environ: Mapping[str, str] | None = None) -> bool:
+    """True when a dialog would reach a person: a display and an on-screen Qt platform.
+
+    Decided from the environment *before* Qt starts: without a display Qt would pick the
+    ``offscreen`` platform, where a modal dialog waits forever for a click nobody can make.
+    """
+    from collarreader.ui.app import needs_offscreen
+
+    env = os.environ if environ is None else environ
+    if env.get("QT_QPA_PLATFORM", "").split(":")[0] in HEADLESS_PLATFORMS:
+        return False
+    return not needs_offscreen(env)
+
+
+HEADLESS_PLATFORMS = frozenset({"offscreen", "minimal", "minimalegl", "vnc"})
+"""Qt platforms on which nobody sees a dialog at this machine."""
+
+
 def _refuse(error: CollarReaderError) -> int:
     print(f"collarreader read: {error}", file=sys.stderr)  # noqa: T201
-    if os.environ.get("QT_QPA_PLATFORM") != "offscreen":
+    if can_show_dialog():
         from PySide6 import QtWidgets
 
         from collarreader.ui.app import create_application
 
         create_application()
-        QtWidgets.QMessageBox.critical(None, "collarreader", str(error))
+        QtWidgets.QMessageBox.critical(None, "collarreader read", str(error))
     return 2
