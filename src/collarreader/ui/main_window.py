@@ -16,7 +16,7 @@ from typing import Any
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from collarreader.errors import CollarReaderError, ReadingSetError, SessionError
+from collarreader.errors import CollarReaderError, ReadingSetError, SessionError, SettingsError
 from collarreader.imaging import Radiograph, RadiographCache, Spacing
 from collarreader.model import Annotation, AnnotationKind, Calibration, Case
 from collarreader.protocol import Protocol
@@ -33,7 +33,16 @@ from collarreader.ui.hanging import HangingGrid
 from collarreader.ui.measurements import MeasurementList
 from collarreader.ui.overlays import AnnotationOverlay
 from collarreader.ui.scoring_panel import FieldEdit, ScoringPanel
-from collarreader.ui.shortcuts import SHORTCUTS, ShortcutOverlay, key_sequences
+from collarreader.ui.settings import ReaderSettings
+from collarreader.ui.shortcuts import (
+    KeyDialog,
+    Shortcut,
+    ShortcutOverlay,
+    TypingGuard,
+    effective_shortcuts,
+    key_sequences,
+    key_text,
+)
 from collarreader.ui.startup import first_case_code, last_open_case
 from collarreader.ui.undo import UndoAdapter
 from collarreader.ui.viewport import (
@@ -61,6 +70,22 @@ _TOOL_ACTIONS = {
     "tool_rll": Tool.rll,
     "tool_thickness": Tool.thickness,
 }
+_TOOLBAR_WORDS = {
+    "previous_case": "◀ Prev",
+    "next_case": "Next ▶",
+    "tool_calibrate": "Calibrate",
+    "tool_interface": "Interface",
+    "tool_bridging": "Bridging",
+    "tool_rll": "RLL",
+    "tool_thickness": "Thickness",
+    "undo": "Undo",
+    "redo": "Redo",
+    "submit": "Submit",
+    "reopen": "Reopen",
+    "help": "Keys",
+}
+"""Tool-bar words; each label ends with the action's first key in force (see ``_apply_keys``)."""
+
 _TOOL_NAMES = {
     Tool.none: "no tool (pan)",
     Tool.calibrate: "calibration line",
@@ -166,8 +191,18 @@ class MainWindow(QtWidgets.QMainWindow):
         *,
         ask_size: AskSize = ask_known_size,
         ask_reason: AskReason = ask_reopen_reason,
+        settings: ReaderSettings | None = None,
     ) -> None:
         super().__init__()
+        self.settings = ReaderSettings.load() if settings is None else settings
+        settings_problem = self.settings.problem
+        try:
+            self.shortcut_table = effective_shortcuts(self.settings.shortcuts)
+        except SettingsError as error:
+            self.shortcut_table = effective_shortcuts({})
+            settings_problem = (
+                f"{self.settings.path}: keys not used ({error}); the default keys are in force."
+            )
         self.reading_set = reading_set
         self.session = session
         self.repository = session.repository
@@ -277,7 +312,12 @@ class MainWindow(QtWidgets.QMainWindow):
         app = QtWidgets.QApplication.instance()
         if isinstance(app, QtWidgets.QApplication):
             app.applicationStateChanged.connect(self._application_state)
+            # Letters typed into the form go to the form, not to the images' shortcuts.
+            self.typing_guard = TypingGuard(self)
+            app.installEventFilter(self.typing_guard)
         self._update_tool_label()
+        if settings_problem:
+            self.statusBar().showMessage(settings_problem, 20000)
 
     # ---------------------------------------------------------------- actions
 
@@ -308,6 +348,8 @@ class MainWindow(QtWidgets.QMainWindow):
             "link": grid.toggle_linked,
             "magnifier": self._toggle_magnifier,
             "help": self.show_shortcuts,
+            "customise_keys": self.customise_keys,
+            "quit": self.close,
         }
         for name, tool in _TOOL_ACTIONS.items():
             handlers[name] = functools.partial(self.set_tool, tool)
@@ -318,11 +360,11 @@ class MainWindow(QtWidgets.QMainWindow):
     def _build_actions(self) -> None:
         handlers = self._handlers()
         tool_group = QtGui.QActionGroup(self)
-        for shortcut in SHORTCUTS:
+        for shortcut in self.shortcut_table:
             action = QtGui.QAction(shortcut.text, self)
-            action.setShortcuts(key_sequences(shortcut))
             action.setObjectName(shortcut.action)
-            action.setToolTip(f"{shortcut.text} ({shortcut.keys[0]})")
+            if shortcut.action == "quit":
+                action.setMenuRole(QtGui.QAction.MenuRole.QuitRole)
             if shortcut.images_only:
                 action.setShortcutContext(QtCore.Qt.ShortcutContext.WidgetWithChildrenShortcut)
                 self.grid.addAction(action)
@@ -335,6 +377,7 @@ class MainWindow(QtWidgets.QMainWindow):
             # triggered(bool) would fill a handler's first parameter: call it bare.
             action.triggered.connect(lambda _checked=False, h=handlers[shortcut.action]: h())
             self.actions_by_name[shortcut.action] = action
+            self._apply_keys(shortcut)
         self.actions_by_name["link"].setCheckable(True)
         self.actions_by_name["link"].setChecked(self.grid.linked)
         self.grid.link_changed.connect(self.actions_by_name["link"].setChecked)
@@ -343,10 +386,54 @@ class MainWindow(QtWidgets.QMainWindow):
         """The action of a :data:`~collarreader.ui.shortcuts.SHORTCUTS` row."""
         return self.actions_by_name[name]
 
+    def _apply_keys(self, shortcut: Shortcut) -> None:
+        """Give an action its keys, and its tool tip and tool-bar label the first of them."""
+        action = self.actions_by_name[shortcut.action]
+        action.setShortcuts(key_sequences(shortcut))
+        shown = key_text(shortcut.keys[0]) if shortcut.keys else ""
+        action.setToolTip(f"{shortcut.text} ({shown})" if shown else shortcut.text)
+        word = _TOOLBAR_WORDS.get(shortcut.action)
+        if word is not None:
+            action.setIconText(f"{word} {shown}".strip())
+
+    def set_shortcut_keys(self, overrides: Mapping[str, Sequence[str]]) -> None:
+        """Change the keys of some actions, apply them at once and save them for next time.
+
+        Parameters
+        ----------
+        overrides : action name → its new keys (an empty list leaves the action without key)
+
+        Raises
+        ------
+        SettingsError
+            An unknown action or key, a key given to two actions, or a settings file that
+            cannot be written; nothing is changed then.
+        """
+        merged = {**self.settings.shortcuts, **{k: tuple(v) for k, v in overrides.items()}}
+        table = effective_shortcuts(merged)
+        previous = self.settings.shortcuts
+        self.settings.shortcuts = merged
+        try:
+            self.settings.save()
+        except SettingsError:
+            self.settings.shortcuts = previous
+            raise
+        self.shortcut_table = table
+        for shortcut in table:
+            self._apply_keys(shortcut)
+        if self.overlay_help is not None:
+            self.overlay_help.set_table(table)
+
+    def customise_keys(self) -> KeyDialog:
+        """Open the dialog where the reader chooses the keys (saved in the settings file)."""
+        dialog = KeyDialog(self.shortcut_table, self.set_shortcut_keys, self)
+        dialog.open()
+        return dialog
+
     def _build_menus_and_toolbar(self) -> None:
         menus: dict[str, QtWidgets.QMenu] = {}
         titles = {"Cases": "&Case", "Tools": "&Tools", "Viewer": "&View", "Help": "&Help"}
-        for shortcut in SHORTCUTS:
+        for shortcut in self.shortcut_table:
             menu = menus.get(shortcut.group)
             if menu is None:
                 menu = self.menuBar().addMenu(titles.get(shortcut.group, shortcut.group))
@@ -356,26 +443,11 @@ class MainWindow(QtWidgets.QMainWindow):
         bar.setObjectName("toolbar")
         bar.setMovable(False)
         bar.setToolButtonStyle(QtCore.Qt.ToolButtonStyle.ToolButtonTextOnly)
-        labels = {
-            "previous_case": "◀ Prev",
-            "next_case": "Next ▶",
-            "tool_calibrate": "Calibrate C",
-            "tool_interface": "Interface I",
-            "tool_bridging": "Bridging B",
-            "tool_rll": "RLL R",
-            "tool_thickness": "Thickness T",
-            "undo": "Undo",
-            "redo": "Redo",
-            "submit": "Submit ⏎",
-            "reopen": "Reopen",
-            "help": "Keys F1",
-        }
         for group in (
             ("previous_case", "next_case"),
             ("tool_calibrate", "tool_interface", "tool_bridging", "tool_rll", "tool_thickness"),
         ):
             for name in group:
-                self.actions_by_name[name].setIconText(labels[name])
                 bar.addAction(self.actions_by_name[name])
             bar.addSeparator()
         bar.addWidget(QtWidgets.QLabel(" Zone "))
@@ -387,7 +459,6 @@ class MainWindow(QtWidgets.QMainWindow):
         bar.addWidget(self.zone_box)
         bar.addSeparator()
         for name in ("undo", "redo", "submit", "reopen", "help"):
-            self.actions_by_name[name].setIconText(labels[name])
             bar.addAction(self.actions_by_name[name])
         self.addToolBar(bar)
         self.toolbar = bar
@@ -1056,7 +1127,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def show_shortcuts(self) -> ShortcutOverlay:
         """Show the overlay listing every shortcut (F1 or ?)."""
         if self.overlay_help is None:
-            self.overlay_help = ShortcutOverlay(self)
+            self.overlay_help = ShortcutOverlay(self, self.shortcut_table)
         self.overlay_help.show()
         if QtGui.QGuiApplication.platformName() != "offscreen":  # offscreen warns on raise()
             self.overlay_help.raise_()
