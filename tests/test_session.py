@@ -383,11 +383,16 @@ def fill_required(session: ReadingSession, *, skip: str | None = None) -> None:
 
 
 def test_submit_lists_what_is_missing(session: ReadingSession) -> None:
-    with pytest.raises(SessionError, match=r"6m AP: image_quality missing") as error:
+    with pytest.raises(SessionError, match=r"6 m · AP: Image quality missing") as error:
         session.submit()
-    assert "6m AP medial: assessable, bridging, rll_present, remodeling, osteolysis" in str(
-        error.value
+    message = str(error.value)
+    assert (
+        "6 m · AP · Medial: Assessable, Bone bridging, Radiolucent line, Remodelling, "
+        "Osteolysis missing" in message
     )
+    # The order the panel shows: 6 m before 12 m, zones before the view's own fields.
+    assert message.index("6 m · AP · Medial") < message.index("6 m · AP: Image quality")
+    assert message.index("6 m · AP: Image quality") < message.index("12 m")
     assert session.reading is not None
     assert not session.reading.locked
 
@@ -395,7 +400,7 @@ def test_submit_lists_what_is_missing(session: ReadingSession) -> None:
 def test_present_line_needs_a_width(session: ReadingSession) -> None:
     fill_required(session)
     session.set_score("rll_present", True, timepoint="6m", zone="medial")
-    with pytest.raises(SessionError, match="6m AP medial: rll_width_mm missing"):
+    with pytest.raises(SessionError, match="6 m · AP · Medial: RLL width missing"):
         session.submit()
     session.add_annotation("IAP6m", "rll", [[0, 0], [0, 7]], zone="medial")
     session.submit()

@@ -20,7 +20,13 @@ from collarreader.errors import CollarReaderError, ReadingSetError, SessionError
 from collarreader.imaging import Radiograph, RadiographCache, Spacing
 from collarreader.model import Annotation, AnnotationKind, Calibration, Case
 from collarreader.protocol import Protocol
-from collarreader.session import ClearScore, ReadingSession, SetScore, submission_problems
+from collarreader.session import (
+    ClearScore,
+    ReadingSession,
+    SetScore,
+    find_submission_problems,
+    timepoint_label,
+)
 from collarreader.study.readingset import ReadingSet
 from collarreader.tools import (
     BALL_DIAMETER_MM,
@@ -94,13 +100,6 @@ _TOOL_NAMES = {
     Tool.rll: "radiolucent line (trace, Return, then caliper; W: automatic width)",
     Tool.thickness: "cortical thickness",
 }
-
-
-def timepoint_label(timepoint: str) -> str:
-    """``"6m"`` → ``"6 m"``; blinded labels unchanged."""
-    if timepoint.endswith("m") and timepoint[:-1].isdigit():
-        return f"{timepoint[:-1]} m"
-    return timepoint
 
 
 # ------------------------------------------------------------------ dialogs (injectable)
@@ -768,7 +767,7 @@ class MainWindow(QtWidgets.QMainWindow):
         scores = self.repository.scores(context.reading_id)
         self.panel.set_scores(scores, locked=self._locked)
         self.panel.set_problems(
-            submission_problems(
+            find_submission_problems(
                 context,
                 [
                     {"target": _target(s), "field_key": s.field_key, "value": s.value}
@@ -862,7 +861,17 @@ class MainWindow(QtWidgets.QMainWindow):
         try:
             self.session.submit()
         except CollarReaderError as error:
-            self.report_error(error)
+            self.panel.outline_problems()
+            count = self.panel.missing_list.count()
+            if count and self.case is not None:
+                # The full list stays in the panel; the status bar only points at it.
+                self.statusBar().showMessage(
+                    f"Case {self.case.case_code} cannot be submitted: {count} field"
+                    f"{'s' if count != 1 else ''} to fill in, listed under the form.",
+                    10000,
+                )
+            else:
+                self.report_error(error)
             return
         self.refresh()
         self.statusBar().showMessage(
