@@ -849,7 +849,12 @@ class Submit(Command):
             message = f"Case {self.context.case.case_code} is already submitted."
             raise SessionError(message)
         problems = submission_problems(
-            self.context, tx.rows("scores", reading_id=self.context.reading_id)
+            self.context,
+            tx.rows("scores", reading_id=self.context.reading_id),
+            [
+                {"image_code": repository.image_code(row["image_id"])}
+                for row in tx.rows("calibrations", reading_id=self.context.reading_id)
+            ],
         )
         if problems:
             shown = "; ".join(problems[:8])
@@ -1167,7 +1172,9 @@ def _timepoint_order(protocol: Protocol, timepoints: Iterable[str]) -> list[str]
 
 
 def find_submission_problems(
-    context: ReadingContext, scores: Iterable[Mapping[str, Any]]
+    context: ReadingContext,
+    scores: Iterable[Mapping[str, Any]],
+    calibrations: Iterable[Mapping[str, Any]] = (),
 ) -> list[SubmissionProblem]:
     """Every field that keeps a reading from being submitted, in the panel's order.
 
@@ -1175,17 +1182,32 @@ def find_submission_problems(
     marked not assessable (the protocol's skip rule) needs nothing else; values in a skipped
     zone are kept but not checked. Values must be valid (choices, ranges).
 
+    With the protocol's ``require_manual_calibration``, a mm value measured on an image the
+    reader has not calibrated (``calibrations``: one mapping per calibration of the reading,
+    with its ``image_code``) is a problem too.
+
     Order: time points as the tabs (6 m before 12 m), then per view its zones and the view's
     fields, then the case fields: the order the scoring panel shows them.
     """
     protocol = context.protocol
     values: dict[str, dict[str, FieldValue]] = defaultdict(dict)
+    uncalibrated: set[tuple[str, str]] = set()  # (target, field key) measured without one
+    calibrated = {row["image_code"] for row in calibrations}
+    image_at = {(i.timepoint, i.view): i.image_code for i in context.case.images}
     for score in scores:
         try:
             fld = protocol.field(score["field_key"])
         except ProtocolError:
             continue
         values[score["target"]][fld.key] = parse_value(fld, score["value"])
+        if (
+            protocol.require_manual_calibration
+            and fld.unit == "mm"
+            and score.get("source") == ScoreSource.MEASURED
+            and image_at.get((str(score.get("timepoint")), str(score.get("view"))))
+            not in calibrated
+        ):
+            uncalibrated.add((score["target"], fld.key))
     problems: list[SubmissionProblem] = []
     images = context.case.images
     for timepoint in _timepoint_order(protocol, (image.timepoint for image in images)):
@@ -1219,6 +1241,11 @@ def find_submission_problems(
                     continue
                 fld = protocol.field(key)
                 problem = fld.check_value(value)
+                if (score_target(timepoint, entry_view, zone), key) in uncalibrated:
+                    problem = (
+                        f"{key}: measured without a manual calibration of this image, which "
+                        "the protocol requires; calibrate the image (C) to update it"
+                    )
                 if problem:
                     reason = problem.split(": ", 1)[-1]
                     problems.append(
@@ -1229,7 +1256,11 @@ def find_submission_problems(
     return problems
 
 
-def submission_problems(context: ReadingContext, scores: Iterable[Mapping[str, Any]]) -> list[str]:
+def submission_problems(
+    context: ReadingContext,
+    scores: Iterable[Mapping[str, Any]],
+    calibrations: Iterable[Mapping[str, Any]] = (),
+) -> list[str]:
     """What keeps a reading from being submitted, as short phrases (empty: it may be).
 
     The wording every front end shows: protocol labels, in the panel's order, the missing
@@ -1239,7 +1270,7 @@ def submission_problems(context: ReadingContext, scores: Iterable[Mapping[str, A
     lines: list[str] = []
     missing: list[str] = []
     place = ""
-    for problem in find_submission_problems(context, scores):
+    for problem in find_submission_problems(context, scores, calibrations):
         if not problem.missing or problem.place != place:
             if missing:
                 lines.append(f"{place}: {', '.join(missing)} missing")

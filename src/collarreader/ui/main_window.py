@@ -55,6 +55,7 @@ from collarreader.ui.viewport import (
     Corner,
     CursorSample,
     PointerEvent,
+    calibration_badge,
     calibration_text,
     cursor_text,
 )
@@ -228,6 +229,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self._integrity_problems: list[str] = []
         self._integrity_future: Future[list[str]] | None = None
         self._verified_paths: set[Path] = set()
+        self._mixed_warned: set[str] = set()
+        self.mixed_calibration_warning = ""
         self._integrity_timer = QtCore.QTimer(self)
         self._integrity_timer.setInterval(50)
         self._integrity_timer.timeout.connect(self._poll_integrity)
@@ -770,9 +773,17 @@ class MainWindow(QtWidgets.QMainWindow):
             find_submission_problems(
                 context,
                 [
-                    {"target": _target(s), "field_key": s.field_key, "value": s.value}
+                    {
+                        "target": _target(s),
+                        "field_key": s.field_key,
+                        "value": s.value,
+                        "source": str(s.source),
+                        "timepoint": s.timepoint,
+                        "view": s.view,
+                    }
                     for s in scores
                 ],
+                [{"image_code": c.image_code} for c in calibrations],
             )
         )
         self.worklist.set_status(self._statuses())
@@ -781,6 +792,68 @@ class MainWindow(QtWidgets.QMainWindow):
         self.actions_by_name["reopen"].setEnabled(submitted and self._integrity_ok)
         if self._locked and self.tools.tool is not Tool.none:
             self.set_tool(Tool.none)
+        self._update_badges()
+        self._warn_mixed_calibration()
+
+    def _manual_text(self, image_code: str) -> str | None:
+        calibration = self._calibrations.get(image_code)
+        if calibration is None:
+            return None
+        return f"{calibration.method} {calibration.known_size_mm:g} mm"
+
+    def _update_badges(self) -> None:
+        """Each viewport's badge: the calibration its mm values use (warning colour if none)."""
+        for index, viewport in enumerate(self.grid.viewports):
+            code = self._image_codes.get(index)
+            radiograph = self._radiographs.get(code) if code else None
+            if radiograph is None or code is None:
+                viewport.set_calibration_badge("", calibrated=False)
+                continue
+            text, calibrated = calibration_badge(radiograph, self._manual_text(code))
+            if self._calibrations and code not in self._calibrations and self._measured_on(code):
+                # Another image of this case has the reader's calibration, this one not.
+                text, calibrated = f"{text} · no manual calibration here", False
+            viewport.set_calibration_badge(text, calibrated=calibrated)
+
+    def _measured_on(self, image_code: str) -> bool:
+        return any(
+            a.image_code == image_code and a.kind is not AnnotationKind.CALIBRATION_LINE
+            for a in self._annotations
+        )
+
+    def _warn_mixed_calibration(self) -> None:
+        """Warn once per case: a measurement on an image without the reader's calibration.
+
+        Only while another image of the same case has the reader's calibration. Non-modal
+        (status bar and the badge): the reader may have meant it, but the README's own
+        screenshot once measured LAT 12 m with the header's spacing after calibrating AP 6 m,
+        and nothing said so.
+        """
+        case = self.case
+        context = self.session.context
+        if case is None or context is None or case.case_code in self._mixed_warned:
+            return
+        calibrated = set(self._calibrations)
+        if not calibrated:
+            return
+        labels = {i.image_code: f"{i.view} {timepoint_label(i.timepoint)}" for i in case.images}
+        for annotation in self._annotations:
+            if (
+                annotation.kind is AnnotationKind.CALIBRATION_LINE
+                or annotation.image_code in calibrated
+            ):
+                continue
+            self._mixed_warned.add(case.case_code)
+            where = ", ".join(sorted(labels.get(c, c) for c in calibrated))
+            here = labels.get(annotation.image_code, annotation.image_code)
+            self.mixed_calibration_warning = (
+                f"Warning: {here} is measured without your calibration, while you "
+                f"calibrated {where}. Its mm use the file's spacing "
+                f"({self.calibration_text_for(annotation.image_code)}); calibrate {here} "
+                "too if its magnification differs."
+            )
+            self.statusBar().showMessage(self.mixed_calibration_warning, 30000)
+            return
 
     def _update_previews(self) -> None:
         preview = self.tools.preview
