@@ -441,6 +441,14 @@ class MainWindow(QtWidgets.QMainWindow):
                 menu = self.menuBar().addMenu(titles.get(shortcut.group, shortcut.group))
                 menus[shortcut.group] = menu
             menu.addAction(self.actions_by_name[shortcut.action])
+        advance = QtGui.QAction("Open the next case after submitting", self)
+        advance.setObjectName("advance_after_submit")
+        advance.setCheckable(True)
+        advance.setChecked(self.settings.advance_after_submit)
+        advance.toggled.connect(self.set_advance_after_submit)
+        self.actions_by_name["advance_after_submit"] = advance
+        menus["Cases"].insertAction(self.actions_by_name["quit"], advance)
+        menus["Cases"].insertSeparator(self.actions_by_name["quit"])
         bar = QtWidgets.QToolBar("Reading", self)
         bar.setObjectName("toolbar")
         bar.setMovable(False)
@@ -499,6 +507,7 @@ class MainWindow(QtWidgets.QMainWindow):
             return
         self.tools.cancel()
         self.tools.selected = None
+        new_case = index != self._case_index
         self.session.open_case(case_code)
         self.undo_adapter.set_case(case_code)
         self._case_index = index
@@ -551,6 +560,8 @@ class MainWindow(QtWidgets.QMainWindow):
             {t: {i.view for i in case.images if i.timepoint == t} for t in timepoints},
             {t: (t if t in self.protocol.timepoints else None) for t in timepoints},
         )
+        if new_case:
+            self._start_at_the_beginning()
         self._fill_zone_box()
         self.worklist.set_current(case_code)
         self.setWindowTitle(
@@ -563,6 +574,24 @@ class MainWindow(QtWidgets.QMainWindow):
             self._pending_timer.start()
         else:
             self._case_complete()
+
+    def _start_at_the_beginning(self) -> None:
+        """Start a new case on its first time point, view and zone.
+
+        Never where the last case was left: its tab, scroll position, focused image or zone.
+        """
+        for view in self.protocol.views:
+            zones = self.protocol.zones_for(view)
+            if zones:
+                self.tools.set_zone(view, zones[0].key)
+        if self.grid.maximised_index is not None:
+            self.grid.restore()
+        self.grid.focus_viewport(0)
+        self.panel.tabs.setCurrentIndex(0)
+        for page_index in range(self.panel.tabs.count()):
+            page = self.panel.tabs.widget(page_index)
+            if isinstance(page, QtWidgets.QScrollArea):
+                page.verticalScrollBar().setValue(0)
 
     def _poll_pending(self) -> None:
         """Paint every pending image that has arrived (a timer, while any is pending)."""
@@ -947,9 +976,35 @@ class MainWindow(QtWidgets.QMainWindow):
                 self.report_error(error)
             return
         self.refresh()
-        self.statusBar().showMessage(
-            f"Case {self.case.case_code if self.case else ''} submitted and locked.", 6000
-        )
+        submitted = self.case.case_code if self.case else ""
+        following = self._next_open_case() if self.settings.advance_after_submit else None
+        if following is not None:
+            self.open_case(following)
+            self.statusBar().showMessage(
+                f"Case {submitted} submitted and locked; case {following} opened.", 6000
+            )
+            return
+        done = " Every case is submitted." if self._next_open_case() is None else ""
+        self.statusBar().showMessage(f"Case {submitted} submitted and locked.{done}", 6000)
+
+    def _next_open_case(self) -> str | None:
+        """The next case of the worklist not yet submitted, after the open one (wrapping)."""
+        statuses = self._statuses()
+        count = len(self.cases)
+        for step in range(1, count):
+            case = self.cases[(self._case_index + step) % count]
+            if statuses.get(case.case_code) is not CaseStatus.submitted:
+                return case.case_code
+        return None
+
+    def set_advance_after_submit(self, enabled: bool) -> None:
+        """Move to the next open case after a submit (the default), or stay; saved."""
+        self.settings.advance_after_submit = enabled
+        self.actions_by_name["advance_after_submit"].setChecked(enabled)
+        try:
+            self.settings.save()
+        except SettingsError as error:
+            self.report_error(error)
 
     def reopen(self) -> None:
         """Reopen a submitted case after asking the reason (audited)."""
@@ -1256,9 +1311,37 @@ class MainWindow(QtWidgets.QMainWindow):
         else:
             self.session.pause()
 
+    def show_as_last_time(self) -> None:
+        """Show the window where the reader left it, or maximised the first time."""
+        if self.settings.geometry:
+            try:
+                restored = self.restoreGeometry(
+                    QtCore.QByteArray.fromHex(self.settings.geometry.encode("ascii"))
+                )
+            except UnicodeEncodeError:
+                restored = False
+            if restored:
+                self.show()
+                return
+        self.showMaximized()
+
+    def remember_geometry(self) -> None:
+        """Save the window's size, position and maximised state for the next start."""
+        self.settings.geometry = bytes(self.saveGeometry().toHex().data()).decode("ascii")
+        try:
+            self.settings.save()
+        except SettingsError as error:
+            self.report_error(error)
+
     def closeEvent(self, event: QtGui.QCloseEvent) -> None:  # noqa: N802
-        """Write the reading time of the open case before closing."""
+        """Write the reading time of the open case and remember the geometry before closing."""
         self.session.close_case()
+        # Offscreen windows (tests, screenshots, the bench) have no place on a screen.
+        if self.isVisible() and QtGui.QGuiApplication.platformName() not in {
+            "offscreen",
+            "minimal",
+        }:
+            self.remember_geometry()
         super().closeEvent(event)
 
 

@@ -327,7 +327,7 @@ def run_reader(setdir: str | Path, reader_id: str, db_path: str | Path | None = 
     trace("first-case-sent")
     reader.checker = ThreadPoolExecutor(1, thread_name_prefix="verify")
     window.begin_integrity_check(reader.checker.submit(_check_rest, reading_set, pending))
-    window.show()
+    window.show_as_last_time()
     if bench:
         app.processEvents()
         print(f"window-shown {time.time() - t0:.3f}", flush=True)  # noqa: T201
