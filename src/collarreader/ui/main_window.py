@@ -1056,11 +1056,16 @@ class MainWindow(QtWidgets.QMainWindow):
         code = self._image_codes.get(index)
         if code is None:
             return
+        selected = self.tools.selected
         try:
             getattr(self.tools, what)(code, event)
         except CollarReaderError as error:
             self.tools.cancel()
             self.report_error(error)
+        if self.tools.selected != selected:
+            # The tool selects a new mark after its command redrew: draw it as selected
+            # (handles on top) now, not at the next unrelated refresh.
+            self.refresh()
         self._update_previews()
 
     def _handle_press(self, annotation_id: str, index: int, _x: float, _y: float) -> None:
