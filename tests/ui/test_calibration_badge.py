@@ -106,7 +106,7 @@ def test_each_viewport_shows_its_calibration_and_a_mixed_case_warns_once(
     assert warning.startswith("Warning: LAT 12 m is measured without your calibration")
     assert "you calibrated AP 6 m" in warning
     assert window.statusBar().currentMessage() == warning
-    assert lat.corner_text(Corner.top_right).endswith("· no manual calibration here")
+    assert lat.corner_text(Corner.top_right).endswith("\nno manual calibration here")
     assert not lat.badge_calibrated
     # Once per case: a second measurement does not repeat it.
     window.statusBar().clearMessage()

@@ -841,7 +841,7 @@ class MainWindow(QtWidgets.QMainWindow):
             text, calibrated = calibration_badge(radiograph, self._manual_text(code))
             if self._calibrations and code not in self._calibrations and self._measured_on(code):
                 # Another image of this case has the reader's calibration, this one not.
-                text, calibrated = f"{text} · no manual calibration here", False
+                text, calibrated = f"{text}\nno manual calibration here", False
             viewport.set_calibration_badge(text, calibrated=calibrated)
 
     def _measured_on(self, image_code: str) -> bool:

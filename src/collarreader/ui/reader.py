@@ -56,6 +56,7 @@ if TYPE_CHECKING:
     from collarreader.db.engine import Database
     from collarreader.imaging import Radiograph, RadiographCache, Spacing
     from collarreader.ui.main_window import AskReason, AskSize, MainWindow
+    from collarreader.ui.settings import ReaderSettings
 
 CACHE_BYTES = 1 << 30
 """Decoded-image budget: about 20 full-size 2560 × 2048 uint16 radiographs (five cases)."""
@@ -139,6 +140,7 @@ def open_reader(
     ask_size: AskSize | None = None,
     ask_reason: AskReason | None = None,
     clock: Callable[[], float] | None = None,
+    settings: ReaderSettings | None = None,
 ) -> Reader:
     """Check the set, open the reader database and build the main window (not yet shown).
 
@@ -150,6 +152,8 @@ def open_reader(
     verify : check every image's SHA-256 first (with a progress dialog)
     ask_size, ask_reason : the calibration and reopen dialogs (injectable for tests)
     clock : monotonic seconds for the active reading time (injectable for tests)
+    settings : the reader's keys and options; default: this user's settings file
+        (``ReaderSettings(path=None)`` for a window that never writes one, e.g. a screenshot)
 
     Raises
     ------
@@ -172,6 +176,7 @@ def open_reader(
         ask_size=ask_size,
         ask_reason=ask_reason,
         clock=clock,
+        settings=settings,
     )
 
 
@@ -185,6 +190,7 @@ def _build(
     ask_reason: AskReason | None = None,
     trace: Callable[[str], None] = lambda _label: None,
     clock: Callable[[], float] | None = None,
+    settings: ReaderSettings | None = None,
 ) -> Reader:
     """Open the database and session and build the window (Qt must be running)."""
     from collarreader.db.engine import open_database
@@ -244,6 +250,7 @@ def _build(
             cache,
             ask_size=ask_size or ask_known_size,
             ask_reason=ask_reason or ask_reopen_reason,
+            settings=settings,
         )
         shown["window"] = window
         trace("window-built")
