@@ -26,6 +26,7 @@ DEBIAN_TEST=(xvfb xauth libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-rende
   libxcb-randr0 libxcb-shape0 libxcb-xinerama0 libxcb-xkb1 libxcb-cursor0)
 DEBIAN_BENCH=(libgdcm-tools dcmtk)
 DEBIAN_POSTGRES=(postgresql)
+APT_LOCK_WAIT_S=${APT_LOCK_WAIT_S:-600}  # how long to wait for another apt's package lock
 
 ensure_debian() {
   local missing=() p
@@ -39,8 +40,14 @@ ensure_debian() {
   fi
   log "installing Debian packages: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # Another apt (unattended upgrades, a second shell) holds the package lock: wait for it
+  # instead of stopping with apt's raw lock error and exit 100.
+  if command -v pgrep >/dev/null && pgrep -x 'apt|apt-get|aptitude|dpkg|unattended-upgr' >/dev/null; then
+    log "another apt or dpkg is running; waiting up to ${APT_LOCK_WAIT_S}s for its lock…"
+  fi
+  apt-get -o DPkg::Lock::Timeout="$APT_LOCK_WAIT_S" update -qq
+  apt-get -o DPkg::Lock::Timeout="$APT_LOCK_WAIT_S" install -y -qq --no-install-recommends \
+    "${missing[@]}" >/dev/null
 }
 
 find_python() {

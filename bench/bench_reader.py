@@ -9,9 +9,12 @@
    (target ≤ 1.0 s) and one whose images are all JPEG 2000 lossless (target ≤ 1.5 s), each
    3000 × 2500 px: a subprocess running the reader with ``COLLARREADER_EXIT_AFTER_PAINT=1``
    (it prints when its window is shown and when the first case is painted, then quits),
-   interleaved with the peer, a subprocess that imports PySide6.QtWidgets and paints an
-   empty window of the same size. The first start of each set (database creation) is not
-   counted.
+   interleaved with two peers: a subprocess that imports PySide6.QtWidgets and paints an
+   empty window of the same size, and the fair peer, a bare PySide6 + pyqtgraph + pydicom
+   script that decodes the same four images of the first case (``pydicom.dcmread`` +
+   ``pixel_array``, one after the other, no hashing, no database) and paints them in a 2 × 2
+   grid of pyqtgraph ImageItems in a window of the same size. The first start of each set
+   (database creation) is not counted.
 
 Bytecode: an installed package has compiled ``.pyc`` files (pip compiles on install), but
 this environment sets ``PYTHONDONTWRITEBYTECODE=1`` and the sources have none, so every
@@ -187,6 +190,26 @@ w = QtWidgets.QWidget(); w.resize(1600, 1000); w.show(); app.processEvents(); w.
 print(f"first-case-painted {time.time() - t0:.3f}")
 """
 
+_FAIR_PEER = """
+import os, sys, time
+t0 = float(os.environ["COLLARREADER_LAUNCH_T0"])
+from PySide6 import QtWidgets
+import pyqtgraph as pg
+import pydicom
+pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
+app = QtWidgets.QApplication([])
+window = QtWidgets.QWidget(); window.resize(1600, 1000)
+layout = QtWidgets.QGridLayout(window)
+for index, path in enumerate(sys.argv[1:5]):
+    data = pydicom.dcmread(path).pixel_array
+    view = pg.GraphicsView(); box = pg.ViewBox(lockAspect=True, invertY=True)
+    view.setCentralItem(box); item = pg.ImageItem(data); box.addItem(item)
+    item.setLevels((float(data.min()), float(data.max())))
+    layout.addWidget(view, index // 2, index % 2)
+window.show(); app.processEvents(); window.grab()
+print(f"first-case-painted {time.time() - t0:.3f}")
+"""
+
 _READER = """
 import sys
 from collarreader.ui.reader import run_reader
@@ -216,24 +239,46 @@ def _launch(code: str, *args: str, pycache: Path | None) -> dict[str, float]:
     return times
 
 
-def bench_launch(setdir: Path, repeat: int, pycache: Path | None) -> tuple[float, float, float]:
-    """Median seconds: (reader first case painted, reader window shown, empty PySide6 window)."""
+def _first_case_files(setdir: Path) -> list[str]:
+    """The four image files of reader A's first case (what the reader paints first)."""
+    from collarreader.study.readingset import open_reading_set
+
+    reading_set = open_reading_set(setdir, verify=False)
+    first = reading_set.worklist("A")[0].case_code
+    return [str(reading_set.image_path(i)) for i in reading_set.case(first).images]
+
+
+def bench_launch(
+    setdir: Path, repeat: int, pycache: Path | None
+) -> tuple[float, float, float, float]:
+    """Median seconds: (reader first case painted, reader window shown, empty PySide6
+    window, bare PySide6 + pyqtgraph + pydicom painting the same four images)."""
     painted: list[float] = []
     shown: list[float] = []
     peer: list[float] = []
+    fair: list[float] = []
+    files = _first_case_files(setdir)
     with tempfile.TemporaryDirectory() as tmp:
         db = str(Path(tmp) / "A.sqlite")
         _launch(_READER, str(setdir), db, pycache=pycache)  # creates the database; bytecode
         _launch(_PEER, pycache=pycache)
+        _launch(_FAIR_PEER, *files, pycache=pycache)
         for _ in range(repeat):
             times = _launch(_READER, str(setdir), db, pycache=pycache)
             painted.append(times["first-case-painted"])
             shown.append(times["window-shown"])
             peer.append(_launch(_PEER, pycache=pycache)["first-case-painted"])
+            fair.append(_launch(_FAIR_PEER, *files, pycache=pycache)["first-case-painted"])
     print(f"    reader window shown: {_ms(shown)}")
     print(f"    reader first case painted: {_ms(painted)}")
     print(f"    empty PySide6 window painted (peer): {_ms(peer)}")
-    return statistics.median(painted), statistics.median(shown), statistics.median(peer)
+    print(f"    PySide6 + pyqtgraph + pydicom, same four images painted (fair peer): {_ms(fair)}")
+    return (
+        statistics.median(painted),
+        statistics.median(shown),
+        statistics.median(peer),
+        statistics.median(fair),
+    )
 
 
 def _load() -> str:
@@ -251,15 +296,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=15)
     parser.add_argument("--launch-repeat", type=int, default=5)
     parser.add_argument("--no-bytecode", action="store_true", help="launch without .pyc")
+    parser.add_argument(
+        "--launch-only", action="store_true", help="only the launch figures (a shorter run)"
+    )
     args = parser.parse_args(argv)
     print(describe_machine())
     print(f"start: {_load()}")
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         pycache = None if args.no_bytecode else root / "pycache"
-        setdir = args.setdir or _make_set(root / "mixed", args.patients)
-        wl, wl_peer = bench_window_level(setdir, args.repeat)
-        switch = bench_case_switch(setdir)
+        wl = wl_peer = switch = float("nan")
+        if not args.launch_only:
+            setdir = args.setdir or _make_set(root / "mixed", args.patients)
+            wl, wl_peer = bench_window_level(setdir, args.repeat)
+            switch = bench_case_switch(setdir)
         launches = {}
         for label, syntax in (
             ("uncompressed", ExplicitVRLittleEndian),
@@ -269,14 +319,16 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  launch, {label} set ({_load()}):")
             launches[label] = bench_launch(uniform, args.launch_repeat, pycache)
     print(f"end: {_load()}")
-    plain, plain_shown, plain_peer = launches["uncompressed"]
-    j2k, j2k_shown, j2k_peer = launches["JPEG 2000"]
+    plain, plain_shown, plain_peer, plain_fair = launches["uncompressed"]
+    j2k, j2k_shown, j2k_peer, j2k_fair = launches["JPEG 2000"]
     print(
         f"window/level {wl * 1e3:.1f} ms (target ≤ 8; ×{wl / wl_peer:.2f} bare pyqtgraph) · "
         f"case switch {switch * 1e3:.0f} ms (target ≤ 100) · "
         f"launch uncompressed {plain:.2f} s (target ≤ 1.0; window {plain_shown:.2f} s; "
+        f"×{plain / plain_fair:.2f} PySide6+pyqtgraph+pydicom, "
         f"×{plain / plain_peer:.1f} empty PySide6 window) · "
         f"launch JPEG 2000 {j2k:.2f} s (target ≤ 1.5; window {j2k_shown:.2f} s; "
+        f"×{j2k / j2k_fair:.2f} PySide6+pyqtgraph+pydicom, "
         f"×{j2k / j2k_peer:.1f} empty PySide6 window)"
     )
     return 0

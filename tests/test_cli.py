@@ -47,7 +47,7 @@ def test_missing_file_is_one_error_line_naming_it(tmp_path: Path) -> None:
     missing = tmp_path / "nowhere.dcm"
     result = run_cli("inspect", str(missing))
     assert result.returncode == 1
-    assert result.stderr.startswith("error: ")
+    assert result.stderr.startswith("collarreader inspect: ")
     assert "nowhere.dcm" in result.stderr
     assert "Traceback" not in result.stderr
 
@@ -103,3 +103,24 @@ def test_phantom_prepare_inspect_verify_from_the_command_line(tmp_path: Path) ->
     verified = run_cli("verify", str(tmp_path / "junk.sqlite"))
     assert verified.returncode == 1
     assert "junk.sqlite" in verified.stdout + verified.stderr
+
+
+def test_verify_of_a_non_database_suggests_no_missing_backup(tmp_path: Path) -> None:
+    notes = tmp_path / "notes.sqlite"
+    notes.write_text("not a database, only text " * 50)
+    result = run_cli("verify", str(notes))
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"collarreader verify: {notes}: ")
+    assert "bak-" not in result.stderr
+    assert "Check that you chose a collarreader database" in result.stderr
+    # With an upgrade backup next to it, that file is named.
+    backup = tmp_path / "notes.sqlite.bak-0002_merge_log-20260101T000000Z"
+    backup.write_bytes(b"")
+    result = run_cli("verify", str(notes))
+    assert f"Restore it from its newest backup, {backup}." in result.stderr
+
+
+def test_every_error_line_names_its_command(tmp_path: Path) -> None:
+    result = run_cli("clinical", "list", str(tmp_path / "absent.sqlite"))
+    assert result.returncode == 1
+    assert result.stderr.startswith("collarreader clinical list: ")

@@ -219,6 +219,11 @@ def test_text_round_trips_through_parse(default: Protocol) -> None:
         ('format = "collarreader-protocol"', 'format = "other"', "format: is 'other'"),
         ("required = true", "requierd = true", r"unknown key 'requierd' \(a typo\?\)"),
         ('title = "', 'titel = "', r"top level: unknown key 'titel'"),
+        (
+            "schema = 1\n",
+            'schema = 1\nrequire_manual_calibration = "yes"\n',
+            r"require_manual_calibration: must be true or false, not 'yes'",
+        ),
         ("decimals = 1", "decimals = 1.5", r"decimals: must be an integer"),
         ('level = "nominal"', 'level = "interval"', r"unknown level 'interval'"),
         (
@@ -476,3 +481,11 @@ def test_summary_of_nothing(default: Protocol) -> None:
     assert summary["rll_alert"] is False
     with pytest.raises(ProtocolError, match="no zone 'gruen1'"):
         default.summarise({"gruen1": {}})
+
+
+def test_require_manual_calibration_option(tmp_path: Path, default: Protocol) -> None:
+    assert default.require_manual_calibration is False
+    path = write_variant(
+        tmp_path, default.text, "schema = 1\n", "schema = 1\nrequire_manual_calibration = true\n"
+    )
+    assert load_protocol(path).require_manual_calibration is True

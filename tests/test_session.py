@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import uuid
@@ -383,11 +384,16 @@ def fill_required(session: ReadingSession, *, skip: str | None = None) -> None:
 
 
 def test_submit_lists_what_is_missing(session: ReadingSession) -> None:
-    with pytest.raises(SessionError, match=r"6m AP: image_quality missing") as error:
+    with pytest.raises(SessionError, match=r"6 m · AP: Image quality missing") as error:
         session.submit()
-    assert "6m AP medial: assessable, bridging, rll_present, remodeling, osteolysis" in str(
-        error.value
+    message = str(error.value)
+    assert (
+        "6 m · AP · Medial: Assessable, Bone bridging, Radiolucent line, Remodelling, "
+        "Osteolysis missing" in message
     )
+    # The order the panel shows: 6 m before 12 m, zones before the view's own fields.
+    assert message.index("6 m · AP · Medial") < message.index("6 m · AP: Image quality")
+    assert message.index("6 m · AP: Image quality") < message.index("12 m")
     assert session.reading is not None
     assert not session.reading.locked
 
@@ -395,7 +401,7 @@ def test_submit_lists_what_is_missing(session: ReadingSession) -> None:
 def test_present_line_needs_a_width(session: ReadingSession) -> None:
     fill_required(session)
     session.set_score("rll_present", True, timepoint="6m", zone="medial")
-    with pytest.raises(SessionError, match="6m AP medial: rll_width_mm missing"):
+    with pytest.raises(SessionError, match="6 m · AP · Medial: RLL width missing"):
         session.submit()
     session.add_annotation("IAP6m", "rll", [[0, 0], [0, 7]], zone="medial")
     session.submit()
@@ -558,3 +564,34 @@ def test_rll_with_traced_line_measures_its_caliper_only(session: ReadingSession)
     assert scores(session)[("6m", "medial", "rll_width_mm")] == ("2.0", "measured")
     with pytest.raises(SessionError, match="no line or a line of 2"):
         rll_points([[0, 0], [1, 1]], [[5, 5]])
+
+
+def test_required_manual_calibration_refuses_header_mm_until_calibrated(
+    database: Database, protocol: Protocol, clock: Clock
+) -> None:
+    strict = dataclasses.replace(protocol, require_manual_calibration=True)
+    session = ReadingSession(
+        Repository(database),
+        make_cases(),
+        strict,
+        "A",
+        clock=clock,
+        spacing_for={"IAP6m": Spacing(0.1, 0.1, "pixel_spacing")}.get,
+    )
+    session.open_case("C000")
+    fill_required(session)
+    session.add_annotation("IAP6m", "rll", [[0, 0], [0, 12]], zone="medial")
+    session.set_score("rll_present", True, timepoint="6m", zone="medial")
+    with pytest.raises(SessionError) as refused:
+        session.submit()
+    assert (
+        "6 m · AP · Medial: RLL width measured without a manual calibration of this image, "
+        "which the protocol requires; calibrate the image (C) to update it"
+    ) in str(refused.value)
+    # Typed values are the reader's own; only measured mm need the calibration.
+    session.calibrate("IAP6m", 25.0, [[0, 0], [250, 0]])
+    session.submit()
+    assert session.reading is not None
+    assert session.reading.locked
+    # Without the option the header's spacing is enough (the default protocol).
+    assert not protocol.require_manual_calibration

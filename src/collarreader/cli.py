@@ -2,8 +2,9 @@
 
 Each subcommand imports its core module only when it runs, so ``collarreader --help`` and
 the Qt-free commands start quickly and never load Qt. Every :class:`CollarReaderError` is
-printed as one ``error: …`` line (it already names the file or row and what to do) with
-exit code 1; anything else escaping is a bug and keeps its traceback.
+printed as one ``collarreader COMMAND: …`` line (it already names the file or row and what
+to do) with exit code 1 (``read`` exits 2, see :func:`collarreader.ui.reader.run_reader`);
+anything else escaping is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -463,15 +464,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser(
         "export",
-        help="export the tidy long table (and, with the key, unblinded and clinical tables)",
+        help="export the tidy long table (blinded; unblinded with --key)",
         description="Export one row per recorded value: reader, case code, reading kind, view, "
         "time point label, zone, field, value, unit, calibration source, measured or entered. "
-        "With --key: site, patient and true time point, the per-patient 6 m → 12 m table and "
-        "the clinical tables.",
+        "Without --key the export is blinded: case codes and the time-point labels the readers "
+        "saw, no site, patient or true time point. A study database also exports its clinical "
+        "tables (Oxford scores, adverse events) with or without --key; they name patients by "
+        "their study IDs, which are pseudonyms, not identities, and without the key they "
+        "cannot be joined to the readings. With --key: site, patient and true time point in "
+        "every row, the per-patient 6 m → 12 m table and the patients table joining readings "
+        "and clinical data. A reader database exports its own readings only (no clinical "
+        "tables). The extension of --out decides the format: .csv (one file per table, the "
+        "others beside it as NAME_TABLE.csv) or .xlsx (one sheet per table).",
     )
     p.add_argument("db", help="study or reader database (SQLite file or SQLAlchemy URL)")
-    p.add_argument("--out", type=Path, required=True, help="output file (.csv or .xlsx)")
-    p.add_argument("--format", choices=("csv", "xlsx"), default="csv", help="default csv")
+    p.add_argument("--out", type=Path, required=True, help="output file: .csv or .xlsx")
+    p.add_argument(
+        "--format",
+        choices=("csv", "xlsx"),
+        help="optional; must match the extension of --out (which decides)",
+    )
     p.add_argument("--key", type=Path, help="key file: unblind the export")
     p.add_argument("--protocol", help="protocol name or TOML path, if not shipped")
     p.set_defaults(handler=_cmd_export)
@@ -484,7 +496,9 @@ def build_parser() -> argparse.ArgumentParser:
         "ordinal fields, Cohen/Fleiss kappa and alpha for nominal ones. With --key also the "
         "per-patient 6 m → 12 m changes.",
     )
-    p.add_argument("db", help="study database (SQLite file or SQLAlchemy URL)")
+    p.add_argument(
+        "db", help="study database made by 'collarreader merge' (SQLite file or SQLAlchemy URL)"
+    )
     p.add_argument("--out", type=Path, required=True, help="folder for report.html and CSVs")
     p.add_argument("--key", type=Path, help="key file: add the unblinded longitudinal tables")
     p.add_argument("--protocol", help="protocol name or TOML path, if not shipped")
@@ -506,6 +520,19 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def error_prefix(args: argparse.Namespace) -> str:
+    """``collarreader COMMAND`` (``collarreader clinical ACTION``): the prefix of every error line.
+
+    The same prefix as ``collarreader read``'s refusals, so a script or a user searching a log
+    finds every command's errors the same way.
+    """
+    words = ["collarreader", args.command]
+    action = getattr(args, "clinical_command", None)
+    if action:
+        words.append(action)
+    return " ".join(words)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the ``collarreader`` command line; return the exit code."""
     parser = build_parser()
@@ -513,7 +540,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.handler(args))
     except CollarReaderError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"{error_prefix(args)}: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -84,3 +84,7 @@ class AnalysisError(CollarReaderError):
 
 class ClinicalDataError(CollarReaderError):
     """Oxford scores or adverse events are invalid; the message names row and column."""
+
+
+class SettingsError(CollarReaderError):
+    """A reader's settings file or a shortcut chosen is invalid; the message names it."""

@@ -298,6 +298,10 @@ class Protocol:
     totals: tuple[TotalRule, ...] = ()
     flags: tuple[FlagRule, ...] = ()
     source: str = ""
+    require_manual_calibration: bool = False
+    """Top-level ``require_manual_calibration = true``: a mm value measured on an image the
+    reader did not calibrate (with the ball or a known size) keeps the case from being
+    submitted; the file's (0028,0030) or (0018,1164) spacing alone is not enough."""
     _by_key: dict[str, Field] = dataclasses.field(
         init=False, repr=False, compare=False, hash=False, default_factory=dict
     )
@@ -740,7 +744,7 @@ class _Parser:
             doc,
             "top level",
             {"format", "schema", "name", "version", "views", "timepoints", "zones", "fields"},
-            {"title", "description", "skip_zone_when", "summary"},
+            {"title", "description", "skip_zone_when", "summary", "require_manual_calibration"},
         )
         if doc["format"] != FORMAT:
             raise self.fail("format", f"is {doc['format']!r}; a protocol file says {FORMAT!r}.")
@@ -775,6 +779,11 @@ class _Parser:
             if by_key[skip.field].scope is not Scope.ZONE:
                 raise self.fail("skip_zone_when.field", f"{skip.field!r} is not a zone field.")
         counts, totals, flags = self.summary(doc.get("summary", {}), by_key)
+        require_manual = doc.get("require_manual_calibration", False)
+        if not isinstance(require_manual, bool):
+            raise self.fail(
+                "require_manual_calibration", f"must be true or false, not {require_manual!r}."
+            )
         return Protocol(
             name=name,
             version=version,
@@ -788,6 +797,7 @@ class _Parser:
             zone_fields=tuple(f for f in fields if f.scope is Scope.ZONE),
             case_fields=tuple(f for f in fields if f.scope is not Scope.ZONE),
             skip_zone_when=skip,
+            require_manual_calibration=require_manual,
             counts=counts,
             totals=totals,
             flags=flags,

@@ -172,7 +172,17 @@ def test_malformed_document_is_refused(setdir: Path, change: Any, message: str) 
 def test_not_a_reading_set(tmp_path: Path) -> None:
     with pytest.raises(ReadingSetError, match="no such folder"):
         open_reading_set(tmp_path / "absent")
-    with pytest.raises(ReadingSetError, match="is not a reading set"):
+    with pytest.raises(ReadingSetError, match="not a reading set") as caught:
+        open_reading_set(tmp_path)
+    # A wrong folder is not called an incomplete copy.
+    assert "copy" not in str(caught.value).lower()
+    (tmp_path / "manifest.csv").write_text("path\n")
+    with pytest.raises(ReadingSetError, match="source study") as caught:
+        open_reading_set(tmp_path)
+    assert "prepare --out" in str(caught.value)
+    (tmp_path / "manifest.csv").unlink()
+    (tmp_path / "images").mkdir()
+    with pytest.raises(ReadingSetError, match="incomplete copy"):
         open_reading_set(tmp_path)
     (tmp_path / READINGSET_FILE).write_text("{not json")
     with pytest.raises(ReadingSetError, match="cannot be read as JSON"):

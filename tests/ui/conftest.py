@@ -22,6 +22,14 @@ from collarreader.ui.hanging import HangingGrid
 from collarreader.ui.viewport import Viewport
 
 
+@pytest.fixture(autouse=True)
+def reader_settings_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test's reader settings (keys, geometry) in its own folder, never the user's."""
+    folder = tmp_path / "settings"
+    monkeypatch.setenv("COLLARREADER_SETTINGS_DIR", str(folder))
+    return folder
+
+
 @pytest.fixture(scope="session")
 def qapp(qapp_args: list[str]) -> QtWidgets.QApplication:
     """The application exactly as the reader workstation creates it."""

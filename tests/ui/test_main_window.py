@@ -170,6 +170,8 @@ def test_score_edits_are_commands_with_undo_and_redo(open_window: OpenReader) ->
 
 def test_submit_locks_and_reopen_asks_a_reason(open_window: OpenReader, dialogs: Dialogs) -> None:
     window = open_window().window
+    # This test stays on the submitted case to reopen it (the default moves on).
+    window.set_advance_after_submit(False)
     code = window.cases[0].case_code
     window.action("submit").trigger()
     reading = window.session.reading

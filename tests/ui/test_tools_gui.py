@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from PySide6 import QtCore
+from PySide6 import QtCore, QtWidgets
 from pytestqt.qtbot import QtBot
 
 from collarreader.model import Annotation, AnnotationKind
@@ -257,3 +257,46 @@ def test_rll_traced_by_clicks_then_caliper_and_automatic_width(
     stack_count = window.undo_adapter.stack.count()  # type: ignore[union-attr]
     assert stack_count in (count, count + 1)
     assert window.statusBar().currentMessage() != ""
+
+
+def test_overlapping_marks_keep_the_selected_handles_on_top(reader: Reader, mouse: Mouse) -> None:
+    window = reader.window
+    viewport = ap(window)
+    window.set_tool(Tool.interface)
+    drag_px(mouse, viewport, (100, 120), (100, 140))
+    window.set_tool(Tool.bridging)
+    # Along the same edge, ending on the interface line's end: those handles coincide.
+    drag_px(mouse, viewport, (100, 130), (100, 140))
+    window.set_tool(Tool.none)
+    rows = {row.kind: row for row in annotations(window)}
+    bridged = rows[AnnotationKind.BRIDGED_SEGMENT]
+    assert window.tools.selected == bridged.id
+    handles = window.overlays[0].handles
+    mine = [h for h in handles if h.annotation_id == bridged.id]
+    others = [h for h in handles if h.annotation_id != bridged.id]
+    assert all(h.zValue() > o.zValue() and h.size_px > o.size_px for h in mine for o in others)
+    # Dragging the shared point moves the selected mark, not the one underneath.
+    handle = next(h for h in mine if h.index == 1)
+    start = QtCore.QPointF(viewport.graphics_view.mapFromScene(handle.scenePos()))
+    mouse.drag(viewport, start, mouse.point(viewport, 100, 160), steps=6)
+    moved = {row.kind: row for row in annotations(window)}
+    assert close_to(moved[AnnotationKind.BRIDGED_SEGMENT].points_px, [(100, 130), (100, 160)])
+    assert close_to(moved[AnnotationKind.INTERFACE_LINE].points_px, [(100, 120), (100, 140)])
+
+
+def test_bridged_segments_are_drawn_thicker_than_interface_lines(
+    reader: Reader, mouse: Mouse
+) -> None:
+    window = reader.window
+    viewport = ap(window)
+    window.set_tool(Tool.bridging)
+    drag_px(mouse, viewport, (60, 120), (60, 140))
+    window.set_tool(Tool.interface)
+    drag_px(mouse, viewport, (100, 120), (100, 140))  # selected now: the bridged one is not
+    widths = {
+        item.pen().color().name(): item.pen().widthF()
+        for item in window.overlays[0]._items
+        if isinstance(item, QtWidgets.QGraphicsPathItem)
+    }
+    assert max(widths.values()) >= 4.5
+    assert min(widths.values()) < 4.5

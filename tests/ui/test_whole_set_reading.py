@@ -2,7 +2,7 @@
 
 Each case (repeats included) gets caliper measurements drawn with real mouse events, every
 required field filled through the scoring panel's editors (one zone per time point marked not
-assessable), is submitted with its shortcut and left with the next-case shortcut. The
+assessable) and is submitted with its shortcut, after which the next case opens by itself. The
 reader's database is then checked: all readings submitted and locked, the audit chain intact,
 every mm value and every annotation traceable to the calibration or header spacing it used.
 """
@@ -174,10 +174,12 @@ def test_whole_worklist_read_with_keyboard_and_mouse_is_traceable(
         press(qtbot, window, Key.Key_Escape)
         fill_case(window)
         press(qtbot, window, Key.Key_Return, Ctrl)
-        reading = window.session.reading
-        assert reading is not None
-        assert reading.locked, window.statusBar().currentMessage()
-        press(qtbot, window, Key.Key_PageDown)
+        locked = {r.case_code: r.locked for r in window.repository.readings()}
+        assert locked[code], window.statusBar().currentMessage()
+        # The next open case opens by itself after a submit (the default option).
+        following = worklist[number + 1] if number + 1 < len(worklist) else code
+        assert window.case is not None
+        assert window.case.case_code == following
     assert window.worklist.progress_text.startswith(f"{len(worklist)} of {len(worklist)}")
 
     database = window.repository.database

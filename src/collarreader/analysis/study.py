@@ -8,6 +8,10 @@ time-point labels only). With the key the tidy table gains site, patient and tru
 longitudinal table (6 m → 12 m change per reader and as the readers' median) and the clinical
 tables (Oxford totals and their change, adverse events), joined to the radiological consensus
 through the patient study ID the key carries.
+
+A reader's own database exports its readings (the tidy table) and nothing else: clinical data
+live only in the study database. Agreement needs several readers, so it is refused on a
+reader database with the command that makes a study database.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from collarreader.analysis.unblind import unblind
 from collarreader.db.engine import Database, open_database
 from collarreader.db.export import tidy_frame
 from collarreader.errors import AnalysisError, ProtocolError
-from collarreader.model import ProgressCallback
+from collarreader.model import DatabaseRole, ProgressCallback
 from collarreader.protocol import Protocol, load_protocol
 from collarreader.study.keyfile import Key, load_key
 
@@ -126,7 +130,9 @@ def study_tables(
     try:
         resolved = study_protocol(database, protocol)
         tidy = tidy_frame(database, protocol=resolved)
-        clinical = _clinical_frames(database)
+        # Clinical tables exist only in a study database; a reader's has its readings only.
+        reader_db = database.identity.role is DatabaseRole.READER
+        clinical = (pd.DataFrame(), pd.DataFrame()) if reader_db else _clinical_frames(database)
     finally:
         database.close()
     if key is None:
@@ -147,23 +153,57 @@ def study_tables(
     return tables
 
 
+EXPORT_FORMATS = ("csv", "xlsx")
+"""Table formats of :func:`write_study_export`, each written to a file of that extension."""
+
+
+def export_format(out: str | Path, fmt: str | None = None) -> str:
+    """The format of an export: the extension of ``out``, which ``fmt`` (if given) must match.
+
+    Raises
+    ------
+    AnalysisError
+        An extension other than .csv or .xlsx, or one that contradicts ``fmt`` (an Excel
+        workbook named ``.csv`` or CSV text named ``.xlsx`` opens as garbage).
+    """
+    target = Path(out)
+    suffix = target.suffix.lower().lstrip(".")
+    if fmt is not None and fmt not in EXPORT_FORMATS:
+        message = f"export format {fmt!r}: choose csv or xlsx."
+        raise AnalysisError(message)
+    if suffix not in EXPORT_FORMATS:
+        wanted = f"{target.stem}.{fmt or 'csv'}"
+        message = (
+            f"{target}: the extension decides the format; name the file .csv or .xlsx "
+            f"(e.g. {wanted})."
+        )
+        raise AnalysisError(message)
+    if fmt is not None and fmt != suffix:
+        message = (
+            f"{target}: --format {fmt} does not match the .{suffix} extension. Name the file "
+            f"{target.stem}.{fmt}, or leave out --format (the extension decides)."
+        )
+        raise AnalysisError(message)
+    return suffix
+
+
 def write_study_export(
     db: str | Path,
     out: str | Path,
     *,
-    fmt: str = "csv",
+    fmt: str | None = None,
     key: str | Path | None = None,
     protocol: str | Path | None = None,
 ) -> list[Path]:
-    """Write the study's tables: ``csv`` (one file per table) or ``xlsx`` (one sheet per table).
+    """Write the study's tables: ``.csv`` (one file per table) or ``.xlsx`` (one sheet each).
 
-    With ``csv`` the tidy table goes to ``out`` itself and every other table beside it as
-    ``<stem>_<table>.csv``. Files are written to a temporary name and renamed, so a failure
-    never leaves a half-written export. Returns the paths written.
+    The extension of ``out`` decides the format (:func:`export_format`; ``fmt``, if given,
+    must agree). With ``csv`` the tidy table goes to ``out`` itself and every other table
+    beside it as ``<stem>_<table>.csv``. A reader database exports its tidy table only. Files
+    are written to a temporary name and renamed, so a failure never leaves a half-written
+    export. Returns the paths written.
     """
-    if fmt not in ("csv", "xlsx"):
-        message = f"export format {fmt!r}: choose csv or xlsx."
-        raise AnalysisError(message)
+    fmt = export_format(out, fmt)
     tables = study_tables(db, key=key, protocol=protocol)
     target = Path(out)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -200,6 +240,7 @@ def write_study_report(
     With the key it also shows the per-patient 6 m → 12 m changes, and in every case the
     clinical sections (Oxford scores, adverse events) when the database holds them.
     """
+    _refuse_reader_database(db)
     tables = study_tables(db, key=key, protocol=protocol)
     if tables.tidy.empty:
         message = f"{db}: holds no readings. Merge the readers' databases into it first."
@@ -219,6 +260,24 @@ def write_study_report(
         longitudinal=tables.longitudinal,
         extra_sections=extra,
     )
+
+
+def _refuse_reader_database(db: str | Path) -> None:
+    """Agreement compares readers: a single reader's database is refused with what to do."""
+    database = open_database(db)
+    try:
+        identity = database.identity
+    finally:
+        database.close()
+    if identity.role is DatabaseRole.READER:
+        message = (
+            f"{db}: this is reader {identity.reader_id}'s own database; agreement compares "
+            "readers. Merge every reader's database into a study database first "
+            f"('collarreader merge study.sqlite {Path(str(db)).name} OTHER_READER.sqlite …') "
+            "and run agreement on study.sqlite. To look at this reader's values, use "
+            "'collarreader export' on this file."
+        )
+        raise AnalysisError(message)
 
 
 def _clinical_frames(database: Database) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -168,6 +168,26 @@ def make_engine(url: URL) -> Engine:
 # ------------------------------------------------------------------------------ inspection
 
 
+def backups_of(path: Path) -> list[Path]:
+    """The upgrade backups (``<name>.bak-<revision>-<time>``) next to ``path``, newest last."""
+    return sorted(path.parent.glob(f"{path.name}.bak-*"), key=lambda p: p.stat().st_mtime)
+
+
+def restore_advice(path: Path) -> str:
+    """What to do with an unreadable database file: restore the newest backup that exists.
+
+    Backups exist only after an upgrade (:func:`_backup_sqlite`); when there is none, the
+    advice is to check the file chosen, never to restore a backup that is not there.
+    """
+    backups = backups_of(path)
+    if backups:
+        return f"Restore it from its newest backup, {backups[-1]}."
+    return (
+        "Check that you chose a collarreader database (a reader's or the study's .sqlite "
+        "file); if it is one, restore it from your own copy (no upgrade backup exists next to it)."
+    )
+
+
 def _check_sqlite_file(path: Path) -> None:
     try:
         with path.open("rb") as handle:
@@ -178,8 +198,7 @@ def _check_sqlite_file(path: Path) -> None:
     if magic != _SQLITE_MAGIC:
         message = (
             f"{path}: not an SQLite database (damaged, truncated or another kind of file). "
-            "Choose the reader's .sqlite file, or restore it from a backup "
-            f"({path.name}.bak-*)."
+            + restore_advice(path)
         )
         raise DatabaseError(message)
 
@@ -311,11 +330,12 @@ def open_database(
         )
     except sa_exc.DBAPIError as error:
         engine.dispose()
-        message = (
-            f"{label}: cannot be read as a database ({error.orig}). If it is a reader's "
-            f"file, restore it from a backup ({Path(label).name}.bak-*) and run "
-            "'collarreader verify' on it."
+        advice = (
+            restore_advice(path)
+            if path is not None
+            else "Check the URL and that the server is running."
         )
+        message = f"{label}: cannot be read as a database ({error.orig}). {advice}"
         raise DatabaseError(message) from error
     except BaseException:
         engine.dispose()

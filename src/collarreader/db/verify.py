@@ -64,6 +64,7 @@ from collarreader.db.engine import (
     current_revision,
     database_url,
     make_engine,
+    restore_advice,
 )
 from collarreader.db.models import AUDITED_TABLES, AuditEvent, DbIdentity
 from collarreader.errors import DatabaseError
@@ -144,10 +145,12 @@ def verify_database(path_or_url: str | Path) -> list[Finding]:
         # The streamed scans use the driver's cursor on SQLite: its errors arrive unwrapped.
         reason = error.orig if isinstance(error, sa_exc.DBAPIError) else error
         label = str(path) if path is not None else url.render_as_string(True)
-        message = (
-            f"{label}: cannot be read as a database ({reason}). Restore it from a "
-            f"backup ({Path(label).name}.bak-*)."
+        advice = (
+            restore_advice(path)
+            if path is not None
+            else "Check the URL and that the server is running."
         )
+        message = f"{label}: cannot be read as a database ({reason}). {advice}"
         raise DatabaseError(message) from error
     finally:
         engine.dispose()

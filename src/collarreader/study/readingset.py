@@ -244,6 +244,28 @@ class ReadingSet:
         return tuple(image for case in self.cases for image in case.images)
 
 
+def _not_a_set_message(folder: Path, json_path: Path) -> str:
+    """Why ``folder`` is refused: the wrong folder chosen, or a set copied incompletely.
+
+    Only a folder that looks like part of a reading set (an ``images`` folder of coded files)
+    is called an incomplete copy; any other folder was simply the wrong choice.
+    """
+    if (folder / IMAGES_DIR).is_dir():
+        return (
+            f"{folder}: has an {IMAGES_DIR} folder but no {READINGSET_FILE}, so it is an "
+            "incomplete copy of a reading set. Copy the whole set folder again."
+        )
+    if (folder / "manifest.csv").is_file():
+        return (
+            f"{folder}: not a reading set but a source study (it has manifest.csv and no "
+            f"{READINGSET_FILE}). Choose the folder that 'collarreader prepare --out' made."
+        )
+    return (
+        f"{folder}: not a reading set (no {READINGSET_FILE}). Choose the reading set folder "
+        "(the one 'collarreader prepare --out' made)."
+    )
+
+
 def open_reading_set(setdir: str | Path, verify: bool = True) -> ReadingSet:
     """Open a reading set, checking its format and (by default) every file's integrity.
 
@@ -265,10 +287,7 @@ def open_reading_set(setdir: str | Path, verify: bool = True) -> ReadingSet:
     if not folder.is_dir():
         raise ReadingSetError(f"{folder}: no such folder. Give the reading set folder.")
     if not json_path.is_file():
-        raise ReadingSetError(
-            f"{json_path}: missing, so {folder} is not a reading set (or an incomplete copy). "
-            "Copy the whole set folder again."
-        )
+        raise ReadingSetError(_not_a_set_message(folder, json_path))
     try:
         document = json.loads(json_path.read_bytes())
     except (OSError, ValueError) as error:

@@ -118,7 +118,10 @@ def write_screenshot(
     db_path = workdir / "screenshot.sqlite"
     for stale in workdir.glob("screenshot.sqlite*"):
         stale.unlink()
-    reader = open_reader(setdir, READERS[0], db_path)
+    from collarreader.ui.settings import ReaderSettings
+
+    # Default keys and options, and nothing written to the user's settings file.
+    reader = open_reader(setdir, READERS[0], db_path, settings=ReaderSettings(path=None))
     try:
         window = reader.window
         window.resize(*size)

@@ -16,11 +16,17 @@ from typing import Any
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from collarreader.errors import CollarReaderError, ReadingSetError, SessionError
+from collarreader.errors import CollarReaderError, ReadingSetError, SessionError, SettingsError
 from collarreader.imaging import Radiograph, RadiographCache, Spacing
 from collarreader.model import Annotation, AnnotationKind, Calibration, Case
 from collarreader.protocol import Protocol
-from collarreader.session import ClearScore, ReadingSession, SetScore, submission_problems
+from collarreader.session import (
+    ClearScore,
+    ReadingSession,
+    SetScore,
+    find_submission_problems,
+    timepoint_label,
+)
 from collarreader.study.readingset import ReadingSet
 from collarreader.tools import (
     BALL_DIAMETER_MM,
@@ -33,13 +39,23 @@ from collarreader.ui.hanging import HangingGrid
 from collarreader.ui.measurements import MeasurementList
 from collarreader.ui.overlays import AnnotationOverlay
 from collarreader.ui.scoring_panel import FieldEdit, ScoringPanel
-from collarreader.ui.shortcuts import SHORTCUTS, ShortcutOverlay, key_sequences
+from collarreader.ui.settings import ReaderSettings
+from collarreader.ui.shortcuts import (
+    KeyDialog,
+    Shortcut,
+    ShortcutOverlay,
+    TypingGuard,
+    effective_shortcuts,
+    key_sequences,
+    key_text,
+)
 from collarreader.ui.startup import first_case_code, last_open_case
 from collarreader.ui.undo import UndoAdapter
 from collarreader.ui.viewport import (
     Corner,
     CursorSample,
     PointerEvent,
+    calibration_badge,
     calibration_text,
     cursor_text,
 )
@@ -61,6 +77,22 @@ _TOOL_ACTIONS = {
     "tool_rll": Tool.rll,
     "tool_thickness": Tool.thickness,
 }
+_TOOLBAR_WORDS = {
+    "previous_case": "◀ Prev",
+    "next_case": "Next ▶",
+    "tool_calibrate": "Calibrate",
+    "tool_interface": "Interface",
+    "tool_bridging": "Bridging",
+    "tool_rll": "RLL",
+    "tool_thickness": "Thickness",
+    "undo": "Undo",
+    "redo": "Redo",
+    "submit": "Submit",
+    "reopen": "Reopen",
+    "help": "Keys",
+}
+"""Tool-bar words; each label ends with the action's first key in force (see ``_apply_keys``)."""
+
 _TOOL_NAMES = {
     Tool.none: "no tool (pan)",
     Tool.calibrate: "calibration line",
@@ -69,13 +101,6 @@ _TOOL_NAMES = {
     Tool.rll: "radiolucent line (trace, Return, then caliper; W: automatic width)",
     Tool.thickness: "cortical thickness",
 }
-
-
-def timepoint_label(timepoint: str) -> str:
-    """``"6m"`` → ``"6 m"``; blinded labels unchanged."""
-    if timepoint.endswith("m") and timepoint[:-1].isdigit():
-        return f"{timepoint[:-1]} m"
-    return timepoint
 
 
 # ------------------------------------------------------------------ dialogs (injectable)
@@ -166,8 +191,18 @@ class MainWindow(QtWidgets.QMainWindow):
         *,
         ask_size: AskSize = ask_known_size,
         ask_reason: AskReason = ask_reopen_reason,
+        settings: ReaderSettings | None = None,
     ) -> None:
         super().__init__()
+        self.settings = ReaderSettings.load() if settings is None else settings
+        settings_problem = self.settings.problem
+        try:
+            self.shortcut_table = effective_shortcuts(self.settings.shortcuts)
+        except SettingsError as error:
+            self.shortcut_table = effective_shortcuts({})
+            settings_problem = (
+                f"{self.settings.path}: keys not used ({error}); the default keys are in force."
+            )
         self.reading_set = reading_set
         self.session = session
         self.repository = session.repository
@@ -194,6 +229,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self._integrity_problems: list[str] = []
         self._integrity_future: Future[list[str]] | None = None
         self._verified_paths: set[Path] = set()
+        self._mixed_warned: set[str] = set()
+        self.mixed_calibration_warning = ""
         self._integrity_timer = QtCore.QTimer(self)
         self._integrity_timer.setInterval(50)
         self._integrity_timer.timeout.connect(self._poll_integrity)
@@ -277,7 +314,12 @@ class MainWindow(QtWidgets.QMainWindow):
         app = QtWidgets.QApplication.instance()
         if isinstance(app, QtWidgets.QApplication):
             app.applicationStateChanged.connect(self._application_state)
+            # Letters typed into the form go to the form, not to the images' shortcuts.
+            self.typing_guard = TypingGuard(self)
+            app.installEventFilter(self.typing_guard)
         self._update_tool_label()
+        if settings_problem:
+            self.statusBar().showMessage(settings_problem, 20000)
 
     # ---------------------------------------------------------------- actions
 
@@ -308,6 +350,8 @@ class MainWindow(QtWidgets.QMainWindow):
             "link": grid.toggle_linked,
             "magnifier": self._toggle_magnifier,
             "help": self.show_shortcuts,
+            "customise_keys": self.customise_keys,
+            "quit": self.close,
         }
         for name, tool in _TOOL_ACTIONS.items():
             handlers[name] = functools.partial(self.set_tool, tool)
@@ -318,11 +362,11 @@ class MainWindow(QtWidgets.QMainWindow):
     def _build_actions(self) -> None:
         handlers = self._handlers()
         tool_group = QtGui.QActionGroup(self)
-        for shortcut in SHORTCUTS:
+        for shortcut in self.shortcut_table:
             action = QtGui.QAction(shortcut.text, self)
-            action.setShortcuts(key_sequences(shortcut))
             action.setObjectName(shortcut.action)
-            action.setToolTip(f"{shortcut.text} ({shortcut.keys[0]})")
+            if shortcut.action == "quit":
+                action.setMenuRole(QtGui.QAction.MenuRole.QuitRole)
             if shortcut.images_only:
                 action.setShortcutContext(QtCore.Qt.ShortcutContext.WidgetWithChildrenShortcut)
                 self.grid.addAction(action)
@@ -335,6 +379,7 @@ class MainWindow(QtWidgets.QMainWindow):
             # triggered(bool) would fill a handler's first parameter: call it bare.
             action.triggered.connect(lambda _checked=False, h=handlers[shortcut.action]: h())
             self.actions_by_name[shortcut.action] = action
+            self._apply_keys(shortcut)
         self.actions_by_name["link"].setCheckable(True)
         self.actions_by_name["link"].setChecked(self.grid.linked)
         self.grid.link_changed.connect(self.actions_by_name["link"].setChecked)
@@ -343,39 +388,76 @@ class MainWindow(QtWidgets.QMainWindow):
         """The action of a :data:`~collarreader.ui.shortcuts.SHORTCUTS` row."""
         return self.actions_by_name[name]
 
+    def _apply_keys(self, shortcut: Shortcut) -> None:
+        """Give an action its keys, and its tool tip and tool-bar label the first of them."""
+        action = self.actions_by_name[shortcut.action]
+        action.setShortcuts(key_sequences(shortcut))
+        shown = key_text(shortcut.keys[0]) if shortcut.keys else ""
+        action.setToolTip(f"{shortcut.text} ({shown})" if shown else shortcut.text)
+        word = _TOOLBAR_WORDS.get(shortcut.action)
+        if word is not None:
+            action.setIconText(f"{word} {shown}".strip())
+
+    def set_shortcut_keys(self, overrides: Mapping[str, Sequence[str]]) -> None:
+        """Change the keys of some actions, apply them at once and save them for next time.
+
+        Parameters
+        ----------
+        overrides : action name → its new keys (an empty list leaves the action without key)
+
+        Raises
+        ------
+        SettingsError
+            An unknown action or key, a key given to two actions, or a settings file that
+            cannot be written; nothing is changed then.
+        """
+        merged = {**self.settings.shortcuts, **{k: tuple(v) for k, v in overrides.items()}}
+        table = effective_shortcuts(merged)
+        previous = self.settings.shortcuts
+        self.settings.shortcuts = merged
+        try:
+            self.settings.save()
+        except SettingsError:
+            self.settings.shortcuts = previous
+            raise
+        self.shortcut_table = table
+        for shortcut in table:
+            self._apply_keys(shortcut)
+        if self.overlay_help is not None:
+            self.overlay_help.set_table(table)
+
+    def customise_keys(self) -> KeyDialog:
+        """Open the dialog where the reader chooses the keys (saved in the settings file)."""
+        dialog = KeyDialog(self.shortcut_table, self.set_shortcut_keys, self)
+        dialog.open()
+        return dialog
+
     def _build_menus_and_toolbar(self) -> None:
         menus: dict[str, QtWidgets.QMenu] = {}
         titles = {"Cases": "&Case", "Tools": "&Tools", "Viewer": "&View", "Help": "&Help"}
-        for shortcut in SHORTCUTS:
+        for shortcut in self.shortcut_table:
             menu = menus.get(shortcut.group)
             if menu is None:
                 menu = self.menuBar().addMenu(titles.get(shortcut.group, shortcut.group))
                 menus[shortcut.group] = menu
             menu.addAction(self.actions_by_name[shortcut.action])
+        advance = QtGui.QAction("Open the next case after submitting", self)
+        advance.setObjectName("advance_after_submit")
+        advance.setCheckable(True)
+        advance.setChecked(self.settings.advance_after_submit)
+        advance.toggled.connect(self.set_advance_after_submit)
+        self.actions_by_name["advance_after_submit"] = advance
+        menus["Cases"].insertAction(self.actions_by_name["quit"], advance)
+        menus["Cases"].insertSeparator(self.actions_by_name["quit"])
         bar = QtWidgets.QToolBar("Reading", self)
         bar.setObjectName("toolbar")
         bar.setMovable(False)
         bar.setToolButtonStyle(QtCore.Qt.ToolButtonStyle.ToolButtonTextOnly)
-        labels = {
-            "previous_case": "◀ Prev",
-            "next_case": "Next ▶",
-            "tool_calibrate": "Calibrate C",
-            "tool_interface": "Interface I",
-            "tool_bridging": "Bridging B",
-            "tool_rll": "RLL R",
-            "tool_thickness": "Thickness T",
-            "undo": "Undo",
-            "redo": "Redo",
-            "submit": "Submit ⏎",
-            "reopen": "Reopen",
-            "help": "Keys F1",
-        }
         for group in (
             ("previous_case", "next_case"),
             ("tool_calibrate", "tool_interface", "tool_bridging", "tool_rll", "tool_thickness"),
         ):
             for name in group:
-                self.actions_by_name[name].setIconText(labels[name])
                 bar.addAction(self.actions_by_name[name])
             bar.addSeparator()
         bar.addWidget(QtWidgets.QLabel(" Zone "))
@@ -387,7 +469,6 @@ class MainWindow(QtWidgets.QMainWindow):
         bar.addWidget(self.zone_box)
         bar.addSeparator()
         for name in ("undo", "redo", "submit", "reopen", "help"):
-            self.actions_by_name[name].setIconText(labels[name])
             bar.addAction(self.actions_by_name[name])
         self.addToolBar(bar)
         self.toolbar = bar
@@ -426,6 +507,7 @@ class MainWindow(QtWidgets.QMainWindow):
             return
         self.tools.cancel()
         self.tools.selected = None
+        new_case = index != self._case_index
         self.session.open_case(case_code)
         self.undo_adapter.set_case(case_code)
         self._case_index = index
@@ -478,6 +560,8 @@ class MainWindow(QtWidgets.QMainWindow):
             {t: {i.view for i in case.images if i.timepoint == t} for t in timepoints},
             {t: (t if t in self.protocol.timepoints else None) for t in timepoints},
         )
+        if new_case:
+            self._start_at_the_beginning()
         self._fill_zone_box()
         self.worklist.set_current(case_code)
         self.setWindowTitle(
@@ -490,6 +574,24 @@ class MainWindow(QtWidgets.QMainWindow):
             self._pending_timer.start()
         else:
             self._case_complete()
+
+    def _start_at_the_beginning(self) -> None:
+        """Start a new case on its first time point, view and zone.
+
+        Never where the last case was left: its tab, scroll position, focused image or zone.
+        """
+        for view in self.protocol.views:
+            zones = self.protocol.zones_for(view)
+            if zones:
+                self.tools.set_zone(view, zones[0].key)
+        if self.grid.maximised_index is not None:
+            self.grid.restore()
+        self.grid.focus_viewport(0)
+        self.panel.tabs.setCurrentIndex(0)
+        for page_index in range(self.panel.tabs.count()):
+            page = self.panel.tabs.widget(page_index)
+            if isinstance(page, QtWidgets.QScrollArea):
+                page.verticalScrollBar().setValue(0)
 
     def _poll_pending(self) -> None:
         """Paint every pending image that has arrived (a timer, while any is pending)."""
@@ -697,12 +799,20 @@ class MainWindow(QtWidgets.QMainWindow):
         scores = self.repository.scores(context.reading_id)
         self.panel.set_scores(scores, locked=self._locked)
         self.panel.set_problems(
-            submission_problems(
+            find_submission_problems(
                 context,
                 [
-                    {"target": _target(s), "field_key": s.field_key, "value": s.value}
+                    {
+                        "target": _target(s),
+                        "field_key": s.field_key,
+                        "value": s.value,
+                        "source": str(s.source),
+                        "timepoint": s.timepoint,
+                        "view": s.view,
+                    }
                     for s in scores
                 ],
+                [{"image_code": c.image_code} for c in calibrations],
             )
         )
         self.worklist.set_status(self._statuses())
@@ -711,6 +821,68 @@ class MainWindow(QtWidgets.QMainWindow):
         self.actions_by_name["reopen"].setEnabled(submitted and self._integrity_ok)
         if self._locked and self.tools.tool is not Tool.none:
             self.set_tool(Tool.none)
+        self._update_badges()
+        self._warn_mixed_calibration()
+
+    def _manual_text(self, image_code: str) -> str | None:
+        calibration = self._calibrations.get(image_code)
+        if calibration is None:
+            return None
+        return f"{calibration.method} {calibration.known_size_mm:g} mm"
+
+    def _update_badges(self) -> None:
+        """Each viewport's badge: the calibration its mm values use (warning colour if none)."""
+        for index, viewport in enumerate(self.grid.viewports):
+            code = self._image_codes.get(index)
+            radiograph = self._radiographs.get(code) if code else None
+            if radiograph is None or code is None:
+                viewport.set_calibration_badge("", calibrated=False)
+                continue
+            text, calibrated = calibration_badge(radiograph, self._manual_text(code))
+            if self._calibrations and code not in self._calibrations and self._measured_on(code):
+                # Another image of this case has the reader's calibration, this one not.
+                text, calibrated = f"{text}\nno manual calibration here", False
+            viewport.set_calibration_badge(text, calibrated=calibrated)
+
+    def _measured_on(self, image_code: str) -> bool:
+        return any(
+            a.image_code == image_code and a.kind is not AnnotationKind.CALIBRATION_LINE
+            for a in self._annotations
+        )
+
+    def _warn_mixed_calibration(self) -> None:
+        """Warn once per case: a measurement on an image without the reader's calibration.
+
+        Only while another image of the same case has the reader's calibration. Non-modal
+        (status bar and the badge): the reader may have meant it, but the README's own
+        screenshot once measured LAT 12 m with the header's spacing after calibrating AP 6 m,
+        and nothing said so.
+        """
+        case = self.case
+        context = self.session.context
+        if case is None or context is None or case.case_code in self._mixed_warned:
+            return
+        calibrated = set(self._calibrations)
+        if not calibrated:
+            return
+        labels = {i.image_code: f"{i.view} {timepoint_label(i.timepoint)}" for i in case.images}
+        for annotation in self._annotations:
+            if (
+                annotation.kind is AnnotationKind.CALIBRATION_LINE
+                or annotation.image_code in calibrated
+            ):
+                continue
+            self._mixed_warned.add(case.case_code)
+            where = ", ".join(sorted(labels.get(c, c) for c in calibrated))
+            here = labels.get(annotation.image_code, annotation.image_code)
+            self.mixed_calibration_warning = (
+                f"Warning: {here} is measured without your calibration, while you "
+                f"calibrated {where}. Its mm use the file's spacing "
+                f"({self.calibration_text_for(annotation.image_code)}); calibrate {here} "
+                "too if its magnification differs."
+            )
+            self.statusBar().showMessage(self.mixed_calibration_warning, 30000)
+            return
 
     def _update_previews(self) -> None:
         preview = self.tools.preview
@@ -791,12 +963,48 @@ class MainWindow(QtWidgets.QMainWindow):
         try:
             self.session.submit()
         except CollarReaderError as error:
-            self.report_error(error)
+            self.panel.outline_problems()
+            count = self.panel.missing_list.count()
+            if count and self.case is not None:
+                # The full list stays in the panel; the status bar only points at it.
+                self.statusBar().showMessage(
+                    f"Case {self.case.case_code} cannot be submitted: {count} field"
+                    f"{'s' if count != 1 else ''} to fill in, listed under the form.",
+                    10000,
+                )
+            else:
+                self.report_error(error)
             return
         self.refresh()
-        self.statusBar().showMessage(
-            f"Case {self.case.case_code if self.case else ''} submitted and locked.", 6000
-        )
+        submitted = self.case.case_code if self.case else ""
+        following = self._next_open_case() if self.settings.advance_after_submit else None
+        if following is not None:
+            self.open_case(following)
+            self.statusBar().showMessage(
+                f"Case {submitted} submitted and locked; case {following} opened.", 6000
+            )
+            return
+        done = " Every case is submitted." if self._next_open_case() is None else ""
+        self.statusBar().showMessage(f"Case {submitted} submitted and locked.{done}", 6000)
+
+    def _next_open_case(self) -> str | None:
+        """The next case of the worklist not yet submitted, after the open one (wrapping)."""
+        statuses = self._statuses()
+        count = len(self.cases)
+        for step in range(1, count):
+            case = self.cases[(self._case_index + step) % count]
+            if statuses.get(case.case_code) is not CaseStatus.submitted:
+                return case.case_code
+        return None
+
+    def set_advance_after_submit(self, enabled: bool) -> None:
+        """Move to the next open case after a submit (the default), or stay; saved."""
+        self.settings.advance_after_submit = enabled
+        self.actions_by_name["advance_after_submit"].setChecked(enabled)
+        try:
+            self.settings.save()
+        except SettingsError as error:
+            self.report_error(error)
 
     def reopen(self) -> None:
         """Reopen a submitted case after asking the reason (audited)."""
@@ -848,11 +1056,16 @@ class MainWindow(QtWidgets.QMainWindow):
         code = self._image_codes.get(index)
         if code is None:
             return
+        selected = self.tools.selected
         try:
             getattr(self.tools, what)(code, event)
         except CollarReaderError as error:
             self.tools.cancel()
             self.report_error(error)
+        if self.tools.selected != selected:
+            # The tool selects a new mark after its command redrew: draw it as selected
+            # (handles on top) now, not at the next unrelated refresh.
+            self.refresh()
         self._update_previews()
 
     def _handle_press(self, annotation_id: str, index: int, _x: float, _y: float) -> None:
@@ -1056,7 +1269,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def show_shortcuts(self) -> ShortcutOverlay:
         """Show the overlay listing every shortcut (F1 or ?)."""
         if self.overlay_help is None:
-            self.overlay_help = ShortcutOverlay(self)
+            self.overlay_help = ShortcutOverlay(self, self.shortcut_table)
         self.overlay_help.show()
         if QtGui.QGuiApplication.platformName() != "offscreen":  # offscreen warns on raise()
             self.overlay_help.raise_()
@@ -1103,9 +1316,37 @@ class MainWindow(QtWidgets.QMainWindow):
         else:
             self.session.pause()
 
+    def show_as_last_time(self) -> None:
+        """Show the window where the reader left it, or maximised the first time."""
+        if self.settings.geometry:
+            try:
+                restored = self.restoreGeometry(
+                    QtCore.QByteArray.fromHex(self.settings.geometry.encode("ascii"))
+                )
+            except UnicodeEncodeError:
+                restored = False
+            if restored:
+                self.show()
+                return
+        self.showMaximized()
+
+    def remember_geometry(self) -> None:
+        """Save the window's size, position and maximised state for the next start."""
+        self.settings.geometry = bytes(self.saveGeometry().toHex().data()).decode("ascii")
+        try:
+            self.settings.save()
+        except SettingsError as error:
+            self.report_error(error)
+
     def closeEvent(self, event: QtGui.QCloseEvent) -> None:  # noqa: N802
-        """Write the reading time of the open case before closing."""
+        """Write the reading time of the open case and remember the geometry before closing."""
         self.session.close_case()
+        # Offscreen windows (tests, screenshots, the bench) have no place on a screen.
+        if self.isVisible() and QtGui.QGuiApplication.platformName() not in {
+            "offscreen",
+            "minimal",
+        }:
+            self.remember_geometry()
         super().closeEvent(event)
 
 

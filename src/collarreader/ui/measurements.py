@@ -61,10 +61,15 @@ class MeasurementList(QtWidgets.QTableWidget):
         self.setSelectionBehavior(QtWidgets.QAbstractItemView.SelectionBehavior.SelectRows)
         self.setSelectionMode(QtWidgets.QAbstractItemView.SelectionMode.SingleSelection)
         self.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.horizontalHeader().setStretchLastSection(True)
+        # Every column as wide as its text (the calibration column was cut off when the last
+        # section stretched into a narrow dock); a scroll bar when the dock is narrower.
+        self.horizontalHeader().setStretchLastSection(False)
+        self.horizontalHeader().setSectionResizeMode(
+            QtWidgets.QHeaderView.ResizeMode.ResizeToContents
+        )
         self.setWordWrap(False)
-        self.setTextElideMode(QtCore.Qt.TextElideMode.ElideRight)
-        self.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setTextElideMode(QtCore.Qt.TextElideMode.ElideNone)
+        self.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAsNeeded)
         self._ids: list[str] = []
         self.itemSelectionChanged.connect(self._selection_changed)
 

@@ -32,7 +32,14 @@ KIND_LABELS: dict[AnnotationKind, str] = {
     AnnotationKind.CORTICAL_CALIPER: "cortex",
     AnnotationKind.CALIBRATION_LINE: "calibration",
 }
-_HANDLE_PX = 9
+_HANDLE_PX = 10
+"""Handles of the selected mark (and of every mark while none is selected)."""
+_SMALL_HANDLE_PX = 6
+"""Handles of the other marks while one is selected: small enough that interface, bridged
+and RLL marks drawn on the same edge never hide the selected mark's handles."""
+_LINE_WIDTHS = {AnnotationKind.BRIDGED_SEGMENT: 4.5}
+"""Lines drawn thicker than the 2 px default: a bridged segment lies on the interface line
+and must stay visible on it at fit zoom."""
 # Where each kind's label sits relative to its last point (pyqtgraph TextItem anchors), so
 # the labels of a zone's interface, bridged segment and caliper do not cover each other.
 _LABEL_ANCHORS: dict[AnnotationKind, tuple[float, float]] = {
@@ -123,9 +130,12 @@ class HandleItem(QtWidgets.QGraphicsRectItem):
         colour: str,
         callbacks: tuple[HandleCallback, HandleCallback, HandleCallback],
         on_menu: MenuCallback | None = None,
+        size_px: float = _HANDLE_PX,
+        on_top: bool = False,
     ) -> None:
-        half = _HANDLE_PX / 2
-        super().__init__(-half, -half, _HANDLE_PX, _HANDLE_PX)
+        half = size_px / 2
+        super().__init__(-half, -half, size_px, size_px)
+        self.size_px = size_px
         self.setFlag(QtWidgets.QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations, True)
         self.setPos(*pixel_to_view(*point_px))
         self.setPen(_pen("#000000", 1.0))
@@ -138,7 +148,8 @@ class HandleItem(QtWidgets.QGraphicsRectItem):
         self.setAcceptedMouseButtons(buttons)
         self._on_menu = on_menu
         self.setCursor(QtCore.Qt.CursorShape.SizeAllCursor)
-        self.setZValue(30)
+        # The selected mark's handles above every other handle (and above the labels).
+        self.setZValue(32 if on_top else 30)
         self.viewport = viewport
         self.annotation_id = annotation_id
         self.index = index
@@ -232,13 +243,19 @@ class AnnotationOverlay:
                 colour,
                 _LABEL_ANCHORS[AnnotationKind.CALIBRATION_LINE],
             )
+        known = {a.id for a in annotations}
         for annotation in annotations:
             chosen = annotation.id == selected
             colour = KIND_COLOURS[annotation.kind]
+            base = _LINE_WIDTHS.get(annotation.kind, 2.0)
             for points, secondary in shapes_px(annotation.kind, annotation.points_px):
                 line = QtWidgets.QGraphicsPathItem(_path(points))
-                width = (1.5 if secondary else 3.0) if chosen else (1.2 if secondary else 2.0)
+                width = (
+                    (1.5 if secondary else base + 1.0) if chosen else (1.2 if secondary else base)
+                )
                 line.setPen(_pen(_SELECTED_COLOUR if chosen else colour, width, dashed=secondary))
+                if chosen:
+                    line.setZValue(5)  # the selected mark's line over the others'
                 self._add(line)
             zone = f" · {annotation.zone}" if annotation.zone else ""
             text = f"{KIND_LABELS[annotation.kind]} {value_text(annotation)}{zone}"
@@ -253,6 +270,8 @@ class AnnotationOverlay:
                         colour=_SELECTED_COLOUR if chosen else colour,
                         callbacks=self._callbacks,
                         on_menu=self._on_menu,
+                        size_px=_HANDLE_PX if chosen or selected not in known else _SMALL_HANDLE_PX,
+                        on_top=chosen,
                     )
                     self._add(handle)
                     self.handles.append(handle)

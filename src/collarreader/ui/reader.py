@@ -37,7 +37,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,6 +56,7 @@ if TYPE_CHECKING:
     from collarreader.db.engine import Database
     from collarreader.imaging import Radiograph, RadiographCache, Spacing
     from collarreader.ui.main_window import AskReason, AskSize, MainWindow
+    from collarreader.ui.settings import ReaderSettings
 
 CACHE_BYTES = 1 << 30
 """Decoded-image budget: about 20 full-size 2560 × 2048 uint16 radiographs (five cases)."""
@@ -139,6 +140,7 @@ def open_reader(
     ask_size: AskSize | None = None,
     ask_reason: AskReason | None = None,
     clock: Callable[[], float] | None = None,
+    settings: ReaderSettings | None = None,
 ) -> Reader:
     """Check the set, open the reader database and build the main window (not yet shown).
 
@@ -150,6 +152,8 @@ def open_reader(
     verify : check every image's SHA-256 first (with a progress dialog)
     ask_size, ask_reason : the calibration and reopen dialogs (injectable for tests)
     clock : monotonic seconds for the active reading time (injectable for tests)
+    settings : the reader's keys and options; default: this user's settings file
+        (``ReaderSettings(path=None)`` for a window that never writes one, e.g. a screenshot)
 
     Raises
     ------
@@ -172,6 +176,7 @@ def open_reader(
         ask_size=ask_size,
         ask_reason=ask_reason,
         clock=clock,
+        settings=settings,
     )
 
 
@@ -185,6 +190,7 @@ def _build(
     ask_reason: AskReason | None = None,
     trace: Callable[[str], None] = lambda _label: None,
     clock: Callable[[], float] | None = None,
+    settings: ReaderSettings | None = None,
 ) -> Reader:
     """Open the database and session and build the window (Qt must be running)."""
     from collarreader.db.engine import open_database
@@ -244,6 +250,7 @@ def _build(
             cache,
             ask_size=ask_size or ask_known_size,
             ask_reason=ask_reason or ask_reopen_reason,
+            settings=settings,
         )
         shown["window"] = window
         trace("window-built")
@@ -327,7 +334,7 @@ def run_reader(setdir: str | Path, reader_id: str, db_path: str | Path | None = 
     trace("first-case-sent")
     reader.checker = ThreadPoolExecutor(1, thread_name_prefix="verify")
     window.begin_integrity_check(reader.checker.submit(_check_rest, reading_set, pending))
-    window.show()
+    window.show_as_last_time()
     if bench:
         app.processEvents()
         print(f"window-shown {time.time() - t0:.3f}", flush=True)  # noqa: T201
@@ -352,13 +359,31 @@ def run_reader(setdir: str | Path, reader_id: str, db_path: str | Path | None = 
     return 0
 
 
+def can_show_dialog(environ: Mapping[str, str] | None = None) -> bool:
+    """True when a dialog would reach a person: a display and an on-screen Qt platform.
+
+    Decided from the environment *before* Qt starts: without a display Qt would pick the
+    ``offscreen`` platform, where a modal dialog waits forever for a click nobody can make.
+    """
+    from collarreader.ui.app import needs_offscreen
+
+    env = os.environ if environ is None else environ
+    if env.get("QT_QPA_PLATFORM", "").split(":")[0] in HEADLESS_PLATFORMS:
+        return False
+    return not needs_offscreen(env)
+
+
+HEADLESS_PLATFORMS = frozenset({"offscreen", "minimal", "minimalegl", "vnc"})
+"""Qt platforms on which nobody sees a dialog at this machine."""
+
+
 def _refuse(error: CollarReaderError) -> int:
     print(f"collarreader read: {error}", file=sys.stderr)  # noqa: T201
-    if os.environ.get("QT_QPA_PLATFORM") != "offscreen":
+    if can_show_dialog():
         from PySide6 import QtWidgets
 
         from collarreader.ui.app import create_application
 
         create_application()
-        QtWidgets.QMessageBox.critical(None, "collarreader", str(error))
+        QtWidgets.QMessageBox.critical(None, "collarreader read", str(error))
     return 2

@@ -16,7 +16,7 @@ from PySide6 import QtCore, QtWidgets
 
 from collarreader.model import Score, ScoreSource
 from collarreader.protocol import Field, FieldType, FieldValue, Protocol, Scope
-from collarreader.session import parse_value, score_target
+from collarreader.session import SubmissionProblem, parse_value, score_target
 
 _ZONES_PER_GRID = 2
 _TAG_STYLE = {
@@ -25,6 +25,8 @@ _TAG_STYLE = {
     "derived": "color: #9e9e9e; font-size: 10px;",
 }
 _INVALID_STYLE = "QLineEdit { border: 1px solid #e57373; }"
+_MISSING_COLOUR = "#ffb74d"
+_MISSING_STYLE = f"QComboBox, QLineEdit {{ border: 2px solid {_MISSING_COLOUR}; }}"
 _EMPTY = "—"
 
 
@@ -100,6 +102,19 @@ class FieldEditor(QtWidgets.QWidget):
         self.setToolTip(tip)
         self._value: FieldValue = None
         self._source: str | None = None
+        self.outlined = False
+
+    def set_outlined(self, outlined: bool) -> None:
+        """Outline the editor in the warning colour (a field submit found missing or invalid)."""
+        self.outlined = outlined
+        widget = self.combo if self.combo is not None else self.line
+        if widget is not None:
+            widget.setStyleSheet(_MISSING_STYLE if outlined else "")
+
+    def take_focus(self) -> None:
+        """Give the keyboard focus to the editor's dropdown or field."""
+        widget = self.combo if self.combo is not None else self.line
+        (widget or self).setFocus(QtCore.Qt.FocusReason.OtherFocusReason)
 
     # ---------------------------------------------------------------- model → widget
 
@@ -225,6 +240,8 @@ class ScoringPanel(QtWidgets.QWidget):
     edit_requested = QtCore.Signal(object)
     problem = QtCore.Signal(str)
 
+    _PROBLEM_ROLE = QtCore.Qt.ItemDataRole.UserRole
+
     def __init__(self, protocol: Protocol, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
         self.protocol = protocol
@@ -242,8 +259,18 @@ class ScoringPanel(QtWidgets.QWidget):
         layout.addWidget(self.tabs, 1)
         self.problems = QtWidgets.QLabel("", self)
         self.problems.setWordWrap(True)
-        self.problems.setStyleSheet("color: #ffb74d;")
+        self.problems.setStyleSheet(f"color: {_MISSING_COLOUR};")
         layout.addWidget(self.problems)
+        # Persistent and clickable: a refused submit never hides in a status bar.
+        self.missing_list = QtWidgets.QListWidget(self)
+        self.missing_list.setMaximumHeight(120)
+        self.missing_list.setToolTip("Click an entry to go to its field")
+        self.missing_list.setStyleSheet(f"QListWidget {{ color: {_MISSING_COLOUR}; }}")
+        self.missing_list.itemActivated.connect(self._problem_chosen)
+        self.missing_list.itemClicked.connect(self._problem_chosen)
+        layout.addWidget(self.missing_list)
+        self._outline = False
+        self._found: list[SubmissionProblem] = []
 
     # ---------------------------------------------------------------- building
 
@@ -269,6 +296,7 @@ class ScoringPanel(QtWidgets.QWidget):
         if key == self._layout_key:
             return
         self._layout_key = key
+        self._outline = False
         self._timepoints = list(timepoints)
         self.editors.clear()
         while self.tabs.count():
@@ -377,16 +405,70 @@ class ScoringPanel(QtWidgets.QWidget):
             if key == timepoint:
                 self.tabs.setCurrentIndex(index)
 
-    def set_problems(self, problems: Sequence[str]) -> None:
-        """Show what keeps the case from being submitted (empty: ready)."""
+    def set_problems(self, problems: Sequence[SubmissionProblem]) -> None:
+        """Show what keeps the case from being submitted (empty: ready), as a clickable list.
+
+        Parameters
+        ----------
+        problems : from :func:`collarreader.session.find_submission_problems`, in the panel's
+            order; their fields are outlined once the reader has tried to submit
+        """
+        self._found = list(problems)
+        self.missing_list.clear()
         if self._locked:
             self.problems.setText("Submitted and locked. Reopen (Ctrl+Shift+O) to change.")
             self.problems.setStyleSheet("color: #81c784;")
         elif problems:
-            shown = "; ".join(problems[:2])
-            more = f" (+{len(problems) - 2} more)" if len(problems) > 2 else ""
-            self.problems.setText(f"To submit: {shown}{more}")
-            self.problems.setStyleSheet("color: #ffb74d;")
+            count = len(problems)
+            self.problems.setText(
+                f"To submit, {count} field{'s' if count != 1 else ''} to fill in "
+                "(click one to go to it):"
+            )
+            self.problems.setStyleSheet(f"color: {_MISSING_COLOUR};")
+            for problem in problems:
+                item = QtWidgets.QListWidgetItem(problem.text)
+                item.setData(self._PROBLEM_ROLE, problem)
+                self.missing_list.addItem(item)
         else:
             self.problems.setText("Complete: ready to submit (Ctrl+Enter).")
             self.problems.setStyleSheet("color: #81c784;")
+        self.missing_list.setVisible(bool(problems) and not self._locked)
+        self._apply_outlines()
+
+    def outline_problems(self) -> None:
+        """Outline every field listed (after a refused submit; until the case changes)."""
+        self._outline = True
+        self._apply_outlines()
+
+    def _apply_outlines(self) -> None:
+        flagged = {
+            (score_target(p.timepoint, p.view, p.zone), p.field_key)
+            for p in self._found
+            if self._outline and not self._locked
+        }
+        for slot_key, editor in self.editors.items():
+            if (slot_key in flagged) != editor.outlined:
+                editor.set_outlined(slot_key in flagged)
+
+    def problem_texts(self) -> list[str]:
+        """The entries of the list, top to bottom (what the reader reads)."""
+        return [self.missing_list.item(i).text() for i in range(self.missing_list.count())]
+
+    def _problem_chosen(self, item: QtWidgets.QListWidgetItem) -> None:
+        problem = item.data(self._PROBLEM_ROLE)
+        if isinstance(problem, SubmissionProblem):
+            self.go_to(problem)
+
+    def go_to(self, problem: SubmissionProblem) -> FieldEditor | None:
+        """Open the problem's tab, scroll to its field and give it the keyboard focus."""
+        editor = self.editors.get(
+            (score_target(problem.timepoint, problem.view, problem.zone), problem.field_key)
+        )
+        if editor is None:
+            return None
+        self.show_timepoint(problem.timepoint)
+        page = self.tabs.currentWidget()
+        if isinstance(page, QtWidgets.QScrollArea):
+            page.ensureWidgetVisible(editor)
+        editor.take_focus()
+        return editor

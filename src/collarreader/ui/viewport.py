@@ -27,7 +27,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from collarreader.imaging import Radiograph, Spacing, Window
+from collarreader.imaging import Radiograph, Spacing, SpacingSource, Window
 from collarreader.ui.magnifier import Magnifier
 from collarreader.ui.windowing import (
     ValueRange,
@@ -47,6 +47,14 @@ _BORDER_PX = 2
 _BORDER_COLOUR = "#1c1c1c"
 _FOCUS_COLOUR = "#3d8ee6"
 _LABEL_STYLE = "color: #e0e0e0; background: rgba(0, 0, 0, 150); padding: 1px 5px; font-size: 12px;"
+_BADGE_STYLE = (
+    "color: #c8e6c9; background: rgba(0, 0, 0, 170); border: 1px solid #66bb6a; "
+    "padding: 1px 5px; font-size: 12px;"
+)
+_BADGE_WARNING_STYLE = (
+    "color: #1b1b1b; background: rgba(255, 183, 77, 225); border: 1px solid #ffb74d; "
+    "padding: 1px 5px; font-size: 12px; font-weight: bold;"
+)
 _MESSAGE_STYLE = "color: #f0b060; background: transparent; font-size: 13px; padding: 12px;"
 _PLACEHOLDER_STYLE = "color: #6a6a6a; background: transparent; font-size: 13px;"
 
@@ -141,6 +149,38 @@ def calibration_text(radiograph: Radiograph, manual: str | None = None) -> str:
     # The loader's note says more (magnification factor, calibration type, values it
     # ignored); the source's own label stands in when a radiograph carries none.
     return radiograph.spacing_note or spacing.source.label
+
+
+def calibration_badge(radiograph: Radiograph, manual: str | None = None) -> tuple[str, bool]:
+    """The badge on a viewport: where its mm come from, and whether that is a calibration.
+
+    Parameters
+    ----------
+    radiograph : the image
+    manual : the reader's calibration on this image (``"ball 25 mm"``), or None
+
+    Returns
+    -------
+    (str, bool)
+        The text (``"manual: ball 25 mm"``, ``"Pixel Spacing 0.143 mm"``, ``"Imager Pixel
+        Spacing ÷ magnification 1.15"``, ``"detector plane, not calibrated"``, ``"px only, not
+        calibrated"``) and True when the mm are calibrated at the object: a manual calibration,
+        (0028,0030) *Pixel Spacing*, or (0018,1164) *Imager Pixel Spacing* ÷ (0018,1114)
+        *Estimated Radiographic Magnification Factor*. The detector plane alone and no spacing
+        at all are not calibrated (the badge then takes the warning colour).
+    """
+    if manual:
+        return f"manual: {manual}", True
+    spacing = radiograph.spacing
+    if spacing is None:
+        return "px only, not calibrated", False
+    if spacing.source is SpacingSource.pixel_spacing:
+        return f"Pixel Spacing {spacing.col_mm:.3g} mm", True
+    if spacing.source is SpacingSource.imager_magnified:
+        return calibration_text(radiograph), True
+    if spacing.source is SpacingSource.manual:
+        return "manual calibration", True
+    return "detector plane, not calibrated", False
 
 
 # ------------------------------------------------------------------ event payloads
@@ -306,6 +346,7 @@ class Viewport(QtWidgets.QFrame):
         self._tool_dragging = False
         self._drag_start_window: Window | None = None
         self._aspect_ratio = 1.0
+        self.badge_calibrated = False
 
         self._graphics = pg.GraphicsView(background="k")
         self._box = _ReaderViewBox(self)
@@ -474,6 +515,7 @@ class Viewport(QtWidgets.QFrame):
         self._magnifier.set_image(None, (0.0, 1.0), None)
         self._corners[Corner.bottom_left].hide()
         self._corners[Corner.bottom_right].hide()
+        self._corners[Corner.top_right].hide()
 
     def _show_message(self, text: str, *, error: bool) -> None:
         self._message.setText(text)
@@ -498,6 +540,14 @@ class Viewport(QtWidgets.QFrame):
         label.adjustSize()
         label.setVisible(bool(text))
         self._place_label(corner)
+
+    def set_calibration_badge(self, text: str, *, calibrated: bool) -> None:
+        """Show the image's calibration in the top-right corner; warning colour when not."""
+        self._corners[Corner.top_right].setStyleSheet(
+            _BADGE_STYLE if calibrated else _BADGE_WARNING_STYLE
+        )
+        self.badge_calibrated = calibrated
+        self.set_corner_text(Corner.top_right, text if self._radiograph is not None else "")
 
     def corner_text(self, corner: Corner) -> str:
         """Text currently in a corner."""
