@@ -99,13 +99,13 @@ start_postgres() {
 
 cmd_setup() {
   ensure_debian "${DEBIAN_RUNTIME[@]}" "${DEBIAN_TEST[@]}"
-  ensure_venv "$VENV" test,dev
+  ensure_venv "$VENV" test,dev,bundle
   ensure_venv "$VENV_NOQT" test noqt
 }
 
 cmd_demo() {
   ensure_debian "${DEBIAN_RUNTIME[@]}"
-  ensure_venv "$VENV" test,dev
+  ensure_venv "$VENV" test,dev,bundle
   # Our own modules' bytecode, for a quick start even where PYTHONDONTWRITEBYTECODE is set
   # (uv compiled the dependencies' at install); cheap when nothing changed.
   "$VENV/bin/python" -m compileall -q src >/dev/null || true
@@ -129,7 +129,7 @@ cmd_test() {
 
 cmd_bench() {
   ensure_debian "${DEBIAN_RUNTIME[@]}" "${DEBIAN_BENCH[@]}"
-  ensure_venv "$VENV" test,dev
+  ensure_venv "$VENV" test,dev,bundle
   local b
   for b in bench/bench_*.py; do
     b=$(basename "$b" .py); log "bench.$b"

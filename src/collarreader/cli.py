@@ -159,6 +159,15 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_pull(args: argparse.Namespace) -> int:
+    from collarreader.interop.pull import pull_images
+
+    with progress_bar("pull") as progress:
+        report = pull_images(args.url, args.manifest, args.out, auth=args.auth, progress=progress)
+    print(report)
+    return 0
+
+
 def _cmd_agreement(args: argparse.Namespace) -> int:
     from collarreader.analysis.study import write_study_report
 
@@ -492,6 +501,23 @@ def build_parser() -> argparse.ArgumentParser:
         "--top", type=_positive_int, default=50, help="cases in the disagreement list (default 50)"
     )
     p.set_defaults(handler=_cmd_agreement)
+
+    p = commands.add_parser(
+        "pull",
+        help="retrieve a manifest's images from a PACS over DICOMweb, ready for prepare",
+        description="Retrieve the images a manifest names by study_uid, series_uid and sop_uid "
+        "(with site, patient, timepoint, view, joint, side) over DICOMweb (WADO-RS), verify "
+        "each, and write OUT/manifest.csv for prepare. A second run resumes.",
+    )
+    p.add_argument("url", help="the PACS's DICOMweb root, e.g. http://pacs:8042/dicom-web")
+    p.add_argument("--manifest", type=Path, required=True, help="CSV naming the images by UID")
+    p.add_argument("--out", type=Path, required=True, help="folder for the images and manifest")
+    p.add_argument(
+        "--auth",
+        type=Path,
+        help="credentials file: 'user = …' and 'password = …' lines, or 'token = …'",
+    )
+    p.set_defaults(handler=_cmd_pull)
 
     _add_clinical_parser(commands)
 

@@ -84,3 +84,11 @@ class AnalysisError(CollarReaderError):
 
 class ClinicalDataError(CollarReaderError):
     """Oxford scores or adverse events are invalid; the message names row and column."""
+
+
+class InteropError(CollarReaderError):
+    """A DICOM SR / presentation state could not be written from a database."""
+
+
+class PullError(CollarReaderError):
+    """Images could not be retrieved from a PACS (DICOMweb); the message names the row."""
