@@ -149,6 +149,24 @@ def _cmd_merge(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
+    if args.format in {"dicom-sr", "gsps"}:
+        from collarreader.interop.gsps import write_presentation_states
+        from collarreader.interop.sr import write_srs
+        from collarreader.protocol import load_protocol
+
+        writer = write_srs if args.format == "dicom-sr" else write_presentation_states
+        with progress_bar(args.format) as progress:
+            paths = writer(
+                args.db,
+                args.out,
+                setdir=args.set,
+                key=args.key,
+                protocol=load_protocol(args.protocol) if args.protocol else None,
+                progress=progress,
+            )
+        for path in paths:
+            print(path)
+        return 0
     from collarreader.analysis.study import write_study_export
 
     written = write_study_export(
@@ -479,9 +497,29 @@ def build_parser() -> argparse.ArgumentParser:
         "the clinical tables.",
     )
     p.add_argument("db", help="study or reader database (SQLite file or SQLAlchemy URL)")
-    p.add_argument("--out", type=Path, required=True, help="output file (.csv or .xlsx)")
-    p.add_argument("--format", choices=("csv", "xlsx"), default="csv", help="default csv")
-    p.add_argument("--key", type=Path, help="key file: unblind the export")
+    p.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        help="output file (.csv or .xlsx); a folder for dicom-sr and gsps",
+    )
+    p.add_argument(
+        "--format",
+        choices=("csv", "xlsx", "dicom-sr", "gsps"),
+        default="csv",
+        help="default csv; dicom-sr: a TID 1500 Measurement Report per reading; gsps: a "
+        "presentation state per marked image",
+    )
+    p.add_argument(
+        "--key",
+        type=Path,
+        help="key file: unblind the export (dicom-sr/gsps: reference the sites' originals)",
+    )
+    p.add_argument(
+        "--set",
+        type=Path,
+        help="the reading set (dicom-sr/gsps without --key: the images referenced)",
+    )
     p.add_argument("--protocol", help="protocol name or TOML path, if not shipped")
     p.set_defaults(handler=_cmd_export)
 

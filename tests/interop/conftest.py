@@ -12,6 +12,7 @@ import os
 import socket
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -77,3 +78,36 @@ def phantom_study(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("phantom") / "study"
     generate_study(folder, patients=2, seed=3, small=True)
     return folder
+
+
+@dataclass(frozen=True)
+class ReadStudy:
+    """A prepared, simulated and merged study: the files the SR/GSPS tests export from."""
+
+    phantom: Path
+    setdir: Path
+    key: Path
+    readers: dict[str, Path]
+    study: Path
+
+
+@pytest.fixture(scope="session")
+def read_study(tmp_path_factory: pytest.TempPathFactory) -> ReadStudy:
+    """Two phantom patients, a set for readers A and B with repeats, simulated reads, merged."""
+    from collarreader.db.merge import merge_databases
+    from collarreader.study.phantom import generate_study
+    from collarreader.study.prepare import prepare_reading_set
+    from collarreader.study.simulate import simulate_reads
+
+    root = tmp_path_factory.mktemp("read-study")
+    phantom = generate_study(root / "phantom", patients=2, seed=3, small=True)
+    setdir, key = root / "set", root / "key.json"
+    prepare_reading_set(phantom.manifest, setdir, key, "A,B", seed=3, repeat_fraction=0.5)
+    readers = {}
+    for reader in ("A", "B"):
+        path = root / f"{reader}.sqlite"
+        simulate_reads(setdir, reader_id=reader, db_path=path, seed=4, truth=phantom.truth, key=key)
+        readers[reader] = path
+    study = root / "study.sqlite"
+    merge_databases(study, list(readers.values()))
+    return ReadStudy(root / "phantom", setdir, key, readers, study)
