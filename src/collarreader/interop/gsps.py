@@ -150,7 +150,7 @@ def write_presentation_states(
         message = f"{folder}: cannot create the output folder ({error.strerror or error})."
         raise InteropError(message) from None
     series_uid = _uid(*(r.reading_id for r in readings), "gsps", str(key is not None))
-    jobs = []
+    jobs: list[tuple[ExportReading, ExportImage, list[ExportMark]]] = []
     for reading in readings:
         by_image: dict[str, list[ExportMark]] = {}
         for mark in reading.marks:
