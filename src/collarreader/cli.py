@@ -186,6 +186,32 @@ def _cmd_pull(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_doctor(args: argparse.Namespace) -> int:
+    if args.probe_qt:
+        from collarreader.ui.platform_check import probe_qt  # Qt only here, lazily
+
+        return probe_qt()
+    from collarreader.doctor import Check, Status, core_checks, format_checks
+
+    checks = core_checks(args.db_folder)
+    try:
+        from collarreader.ui.platform_check import qt_checks  # Qt, lazily
+    except ImportError as error:
+        checks.insert(
+            2,
+            Check(
+                "Qt",
+                Status.FAIL,
+                f"cannot be loaded ({error})",
+                "Reinstall collarreader (pip install collarreader-*.whl) or use the bundle.",
+            ),
+        )
+    else:
+        checks[2:2] = qt_checks()
+    print(format_checks(checks))
+    return 1 if any(check.status is Status.FAIL for check in checks) else 0
+
+
 def _cmd_agreement(args: argparse.Namespace) -> int:
     from collarreader.analysis.study import write_study_report
 
@@ -556,6 +582,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="credentials file: 'user = …' and 'password = …' lines, or 'token = …'",
     )
     p.set_defaults(handler=_cmd_pull)
+
+    p = commands.add_parser(
+        "doctor",
+        help="check this workstation: Qt, display, decoders, OCR, disk space, write access",
+        description="Check what this workstation has and say what to do about what it lacks. "
+        "Exits non-zero when something the reader needs is missing.",
+    )
+    p.add_argument(
+        "--db-folder",
+        type=Path,
+        default=Path(),
+        help="where the database will live (default: the current folder)",
+    )
+    p.add_argument("--probe-qt", action="store_true", help=argparse.SUPPRESS)
+    p.set_defaults(handler=_cmd_doctor)
 
     _add_clinical_parser(commands)
 
