@@ -122,15 +122,18 @@ start_orthanc() {
 
 # PyInstaller one-folder application in dist/collarreader (spec: packaging/collarreader.spec),
 # then its smoke test: --version, doctor and demo --screenshot from outside the venv.
-cmd_bundle() {
+build_bundle() {
   ensure_debian "${DEBIAN_RUNTIME[@]}"
   ensure_venv "$VENV" test,dev,bundle
-  log "PyInstaller (one folder)"
-  "$VENV/bin/pyinstaller" --noconfirm --clean --log-level WARN \
+  log "PyInstaller (one folder) → dist/collarreader"
+  "$VENV/bin/pyinstaller" --noconfirm --clean --log-level ERROR \
     --distpath "$ROOT/dist" --workpath "$ROOT/build/pyinstaller" packaging/collarreader.spec
-  log "bundle smoke test"
-  COLLARREADER_BUNDLE="$ROOT/dist/collarreader" QT_QPA_PLATFORM=offscreen \
-    "$VENV/bin/python" -m pytest -p no:xdist tests/packaging -q "$@"
+  export COLLARREADER_BUNDLE="$ROOT/dist/collarreader"
+}
+cmd_bundle() {
+  build_bundle
+  log "bundle and wheel tests"
+  QT_QPA_PLATFORM=offscreen "$VENV/bin/python" -m pytest -p no:xdist tests/packaging -q "$@"
 }
 
 cmd_setup() {
@@ -154,6 +157,8 @@ cmd_test() {
   export QT_QPA_PLATFORM=offscreen
   start_postgres
   start_orthanc
+  # CI tests the bundle too (a few minutes to build); by hand, ./run.sh bundle does.
+  if [[ ${CI:-} == true ]]; then build_bundle; fi
   log "ruff";          "$VENV/bin/ruff" check src tests bench
   log "ruff format";   "$VENV/bin/ruff" format --check src tests bench
   log "mypy";          "$VENV/bin/mypy"
