@@ -177,3 +177,18 @@ def test_cli_pull_prints_the_manifest(
     )
     assert code == 0
     assert "manifest ready for prepare" in capsys.readouterr().out
+
+
+def test_a_uid_of_the_wrong_series_is_a_missing_instance_on_its_row(
+    orthanc: Any, uploaded: list[dict[str, str]], tmp_path: Path
+) -> None:
+    rows = [dict(row) for row in uploaded[:1]]
+    other_series = next(
+        r["series_uid"] for r in uploaded if r["series_uid"] != rows[0]["series_uid"]
+    )
+    rows[0]["series_uid"] = other_series
+    manifest = _write_manifest(tmp_path / "pull.csv", rows)
+    with pytest.raises(PullError, match=r"row 2 .*has no such instance.*Check the three UIDs"):
+        pull_images(orthanc.dicomweb_url, manifest, tmp_path / "out", auth=orthanc.auth_file)
+    assert not (tmp_path / "out" / "manifest.csv").exists()
+    assert not list((tmp_path / "out" / "images").iterdir())
