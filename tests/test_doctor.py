@@ -9,7 +9,14 @@ import pytest
 
 from collarreader import __version__
 from collarreader.cli import main
-from collarreader.doctor import Status, check_folder, check_ocr, core_checks, format_checks
+from collarreader.doctor import (
+    Status,
+    check_folder,
+    check_ocr,
+    check_user_data,
+    core_checks,
+    format_checks,
+)
 
 
 def test_core_checks_report_decoders_with_versions(tmp_path: Path) -> None:
@@ -59,3 +66,18 @@ def test_cli_version(capsys: pytest.CaptureFixture[str]) -> None:
         main(["--version"])
     assert exit_info.value.code == 0
     assert capsys.readouterr().out.strip() == f"collarreader {__version__}"
+
+
+def test_the_user_data_folder_is_checked_where_the_profile_points(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    if not sys.platform.startswith("linux"):
+        pytest.skip("XDG_DATA_HOME is how Linux places the folder")
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    check = check_user_data()
+    assert check.status is Status.OK
+    assert check.found.startswith(str(tmp_path / "data" / "collarreader"))
+    monkeypatch.setenv("XDG_DATA_HOME", "/proc/no-such-profile")
+    failed = check_user_data()
+    assert failed.status is Status.FAIL
+    assert failed.todo

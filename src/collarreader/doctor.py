@@ -20,10 +20,13 @@ from enum import StrEnum
 from importlib import metadata
 from pathlib import Path
 
+import platformdirs
+
 from collarreader import __version__
 
 __all__ = ["Check", "Status", "core_checks", "format_checks"]
 
+APPLICATION = "collarreader"
 LOW_DISK_BYTES = 2 * 1024**3
 """Below this much free space where the database lives, warn (a set's images and WAL)."""
 
@@ -186,6 +189,28 @@ def check_folder(folder: Path) -> list[Check]:
     return [space, write]
 
 
+def check_user_data() -> Check:
+    """The per-user data folder (signing keys and settings live there) can be written."""
+    folder = Path(platformdirs.user_data_dir(APPLICATION, appauthor=False))
+    probe = folder
+    while not probe.exists() and probe.parent != probe:
+        probe = probe.parent
+    try:
+        with tempfile.NamedTemporaryFile(dir=probe, prefix=".collarreader-doctor-"):
+            pass
+    except OSError as error:
+        reason = error.strerror or str(error)
+    else:
+        return Check("user data folder", Status.OK, f"{folder} (writable)")
+    return Check(
+        "user data folder",
+        Status.FAIL,
+        f"{folder} cannot be created or written ({probe}: {reason})",
+        "Ask IT to allow writing to the user profile, or set the profile folder (HOME / "
+        "APPDATA) to a writable place.",
+    )
+
+
 def core_checks(folder: Path) -> list[Check]:
     """Every check that does not need Qt, for a database in ``folder``."""
     return [
@@ -194,6 +219,7 @@ def core_checks(folder: Path) -> list[Check]:
         *check_decoders(),
         check_ocr(),
         *check_folder(folder),
+        check_user_data(),
     ]
 
 
