@@ -223,3 +223,31 @@ def test_cli_writes_srs_and_refuses_a_wrong_set(
     assert main([*args, "--out", str(tmp_path / "sr2"), "--set", str(wrong)]) == 1
     assert "not the image the database records" in capsys.readouterr().err
     assert not (tmp_path / "sr2").exists()
+
+
+def test_blinded_time_points_are_reported_as_seen_and_unblinded_with_the_key(
+    tmp_path: Path,
+) -> None:
+    from collarreader.study.phantom import generate_study
+    from collarreader.study.prepare import prepare_reading_set
+    from collarreader.study.simulate import simulate_reads
+
+    phantom = generate_study(tmp_path / "phantom", patients=1, seed=5, small=True)
+    setdir, key = tmp_path / "set", tmp_path / "key.json"
+    prepare_reading_set(
+        phantom.manifest, setdir, key, "A", seed=5, repeat_fraction=0.0, blind_timepoints=True
+    )
+    db = tmp_path / "A.sqlite"
+    simulate_reads(setdir, reader_id="A", db_path=db, seed=5)
+
+    def time_points(paths: list[Path]) -> set[str]:
+        return {
+            item.TextValue
+            for path in paths
+            for item in _items(pydicom.dcmread(path))
+            if item.ValueType == "TEXT"
+            and item.ConceptNameCodeSequence[0].CodeMeaning == "Time Point"
+        }
+
+    assert time_points(write_srs(db, tmp_path / "blind", setdir=setdir)) == {"A", "B"}
+    assert time_points(write_srs(db, tmp_path / "keyed", key=key)) == {"6m", "12m"}

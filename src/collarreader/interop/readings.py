@@ -301,9 +301,9 @@ def _reading(reading: Any, rows: dict[str, dict[str, Any]], headers: _Headers) -
             marks += (
                 ExportMark("calibration", None, image(row.image_id), _points(row.points_px), None),
             )
-    if not images:
-        for image_id in sorted(by_slot.values()):
-            image(image_id)
+    # Every image the reader was shown is evidence, marked or not.
+    for image_id in sorted(by_slot.values()):
+        image(image_id)
     return ExportReading(
         reading_id=reading.id,
         reader=rows["readers"][reading.reader_id].reader_code,

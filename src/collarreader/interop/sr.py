@@ -110,10 +110,13 @@ def _region(score: ExportScore, image: ExportImage) -> hd.sr.ImageRegion:
     )
 
 
-def _time_point(score_timepoint: str, image: ExportImage | None, keyed: bool) -> str:
-    if keyed and image is not None:
-        return image.true_timepoint
-    return score_timepoint
+def _time_point(label: str, reading: ExportReading, keyed: bool) -> str:
+    """The time point to report: the label the reader saw, or with the key the true one."""
+    if keyed:
+        for image in reading.images:
+            if image.timepoint == label:
+                return image.true_timepoint
+    return label
 
 
 def build_sr(
@@ -162,7 +165,7 @@ def build_sr(
                     ),
                     referenced_region=_region(score, score.image),
                     time_point_context=hd.sr.TimePointContext(
-                        _time_point(score.timepoint, score.image, keyed)
+                        _time_point(score.timepoint, reading, keyed)
                     ),
                     finding_sites=site,
                     algorithm_id=algorithm,
@@ -196,7 +199,7 @@ def build_sr(
                 tracking_identifier=hd.sr.TrackingIdentifier(
                     uid=_uid(reading.reading_id, identifier), identifier=identifier[:64]
                 ),
-                time_point_context=hd.sr.TimePointContext(_time_point(timepoint, image, keyed)),
+                time_point_context=hd.sr.TimePointContext(_time_point(timepoint, reading, keyed)),
                 finding_sites=site,
                 algorithm_id=algorithm,
                 source_images=sources,
