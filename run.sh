@@ -6,6 +6,8 @@
 #   ./run.sh bench  the benchmarks in bench/ (prints figures and ratios)
 #   ./run.sh setup  only create/refresh the virtual environments
 #   ./run.sh postgres  start the loopback PostgreSQL the database tests use, print its URL
+#   ./run.sh orthanc   start the loopback Orthanc (DICOMweb) the pull tests use, print its URL
+#   ./run.sh bundle    build the PyInstaller one-folder application (dist/collarreader) and test it
 #
 # It sets itself up on a fresh Debian machine: the Debian packages Qt and the tests
 # need (when run as root and missing), a virtual environment in .venv with the
@@ -27,6 +29,9 @@ DEBIAN_TEST=(xvfb xauth libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-rende
 DEBIAN_BENCH=(libgdcm-tools dcmtk)
 DEBIAN_POSTGRES=(postgresql)
 APT_LOCK_WAIT_S=${APT_LOCK_WAIT_S:-600}  # how long to wait for another apt's package lock
+# A PACS for the pull tests (our own instance and config, not the package's service) and
+# dcmtk's dsrdump, which must read our SR files.
+DEBIAN_INTEROP=(orthanc orthanc-dicomweb dcmtk)
 
 ensure_debian() {
   local missing=() p
@@ -104,15 +109,49 @@ start_postgres() {
   export COLLARREADER_TEST_POSTGRES_URL="postgresql+psycopg://collar@127.0.0.1:$PG_PORT/postgres"
 }
 
+# A throwaway Orthanc with the DICOMweb plugin on 127.0.0.1 for the pull tests: our own config,
+# storage and credentials under $TMPDIR, DICOM port off. Exports COLLARREADER_TEST_ORTHANC_URL
+# and _AUTH; without them the tests start their own (and skip, or with CI=true fail, when
+# Orthanc is not installed).
+ORTHANC_PORT=${COLLARREADER_ORTHANC_PORT:-58042}
+start_orthanc() {
+  ensure_debian "${DEBIAN_INTEROP[@]}"
+  if ! command -v Orthanc >/dev/null && [[ ! -x /usr/sbin/Orthanc ]]; then
+    log "Orthanc is not installed: the pull tests will skip"; return 0
+  fi
+  local line
+  line=$("$VENV/bin/python" tests/interop/orthanc_server.py start --port "$ORTHANC_PORT" \
+    --dir "${TMPDIR:-/tmp}/collarreader-orthanc-$ORTHANC_PORT") || {
+    log "Orthanc did not start: the pull tests start their own"; return 0; }
+  eval "$line"
+  export COLLARREADER_TEST_ORTHANC_URL COLLARREADER_TEST_ORTHANC_AUTH
+}
+
+# PyInstaller one-folder application in dist/collarreader (spec: packaging/collarreader.spec),
+# then its smoke test: --version, doctor and demo --screenshot from outside the venv.
+build_bundle() {
+  ensure_debian "${DEBIAN_RUNTIME[@]}"
+  ensure_venv "$VENV" test,dev,bundle
+  log "PyInstaller (one folder) → dist/collarreader"
+  "$VENV/bin/pyinstaller" --noconfirm --clean --log-level ERROR \
+    --distpath "$ROOT/dist" --workpath "$ROOT/build/pyinstaller" packaging/collarreader.spec
+  export COLLARREADER_BUNDLE="$ROOT/dist/collarreader"
+}
+cmd_bundle() {
+  build_bundle
+  log "bundle and wheel tests"
+  QT_QPA_PLATFORM=offscreen "$VENV/bin/python" -m pytest -p no:xdist tests/packaging -q "$@"
+}
+
 cmd_setup() {
-  ensure_debian "${DEBIAN_RUNTIME[@]}" "${DEBIAN_TEST[@]}"
-  ensure_venv "$VENV" test,dev
+  ensure_debian "${DEBIAN_RUNTIME[@]}" "${DEBIAN_TEST[@]}" "${DEBIAN_INTEROP[@]}"
+  ensure_venv "$VENV" test,dev,bundle
   ensure_venv "$VENV_NOQT" test noqt
 }
 
 cmd_demo() {
   ensure_debian "${DEBIAN_RUNTIME[@]}"
-  ensure_venv "$VENV" test,dev
+  ensure_venv "$VENV" test,dev,bundle
   # Our own modules' bytecode, for a quick start even where PYTHONDONTWRITEBYTECODE is set
   # (uv compiled the dependencies' at install); cheap when nothing changed.
   "$VENV/bin/python" -m compileall -q src >/dev/null || true
@@ -124,6 +163,9 @@ cmd_test() {
   cmd_setup
   export QT_QPA_PLATFORM=offscreen
   start_postgres
+  start_orthanc
+  # CI tests the bundle too (a few minutes to build); by hand, ./run.sh bundle does.
+  if [[ ${CI:-} == true ]]; then build_bundle; fi
   log "ruff";          "$VENV/bin/ruff" check src tests bench
   log "ruff format";   "$VENV/bin/ruff" format --check src tests bench
   log "mypy";          "$VENV/bin/mypy"
@@ -136,7 +178,7 @@ cmd_test() {
 
 cmd_bench() {
   ensure_debian "${DEBIAN_RUNTIME[@]}" "${DEBIAN_BENCH[@]}"
-  ensure_venv "$VENV" test,dev
+  ensure_venv "$VENV" test,dev,bundle
   local b
   for b in bench/bench_*.py; do
     b=$(basename "$b" .py); log "bench.$b"
@@ -150,5 +192,9 @@ case ${1:-} in
   bench) shift; cmd_bench "$@" ;;
   setup) shift; cmd_setup "$@" ;;
   postgres) start_postgres; echo "export COLLARREADER_TEST_POSTGRES_URL=$COLLARREADER_TEST_POSTGRES_URL" ;;
-  *) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  orthanc) ensure_venv "$VENV" test,dev,bundle; start_orthanc
+    echo "export COLLARREADER_TEST_ORTHANC_URL=${COLLARREADER_TEST_ORTHANC_URL:-}" \
+      "COLLARREADER_TEST_ORTHANC_AUTH=${COLLARREADER_TEST_ORTHANC_AUTH:-}" ;;
+  bundle) shift; cmd_bundle "$@" ;;
+  *) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

@@ -150,6 +150,24 @@ def _cmd_merge(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
+    if args.format in {"dicom-sr", "gsps"}:
+        from collarreader.interop.gsps import write_presentation_states
+        from collarreader.interop.sr import write_srs
+        from collarreader.protocol import load_protocol
+
+        writer = write_srs if args.format == "dicom-sr" else write_presentation_states
+        with progress_bar(args.format) as progress:
+            paths = writer(
+                args.db,
+                args.out,
+                setdir=args.set,
+                key=args.key,
+                protocol=load_protocol(args.protocol) if args.protocol else None,
+                progress=progress,
+            )
+        for path in paths:
+            print(path)
+        return 0
     from collarreader.analysis.study import write_study_export
 
     written = write_study_export(
@@ -158,6 +176,41 @@ def _cmd_export(args: argparse.Namespace) -> int:
     for path in written:
         print(path)
     return 0
+
+
+def _cmd_pull(args: argparse.Namespace) -> int:
+    from collarreader.interop.pull import pull_images
+
+    with progress_bar("pull") as progress:
+        report = pull_images(args.url, args.manifest, args.out, auth=args.auth, progress=progress)
+    print(report)
+    return 0
+
+
+def _cmd_doctor(args: argparse.Namespace) -> int:
+    if args.probe_qt:
+        from collarreader.ui.platform_check import probe_qt  # Qt only here, lazily
+
+        return probe_qt()
+    from collarreader.doctor import Check, Status, core_checks, format_checks
+
+    checks = core_checks(args.db_folder)
+    try:
+        from collarreader.ui.platform_check import qt_checks  # Qt, lazily
+    except ImportError as error:
+        checks.insert(
+            2,
+            Check(
+                "Qt",
+                Status.FAIL,
+                f"cannot be loaded ({error})",
+                "Reinstall collarreader (pip install collarreader-*.whl) or use the bundle.",
+            ),
+        )
+    else:
+        checks[2:2] = qt_checks()
+    print(format_checks(checks))
+    return 1 if any(check.status is Status.FAIL for check in checks) else 0
 
 
 def _cmd_agreement(args: argparse.Namespace) -> int:
@@ -478,13 +531,29 @@ def build_parser() -> argparse.ArgumentParser:
         "others beside it as NAME_TABLE.csv) or .xlsx (one sheet per table).",
     )
     p.add_argument("db", help="study or reader database (SQLite file or SQLAlchemy URL)")
-    p.add_argument("--out", type=Path, required=True, help="output file: .csv or .xlsx")
+    p.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        help="output file (.csv or .xlsx); a folder for dicom-sr and gsps",
+    )
     p.add_argument(
         "--format",
-        choices=("csv", "xlsx"),
-        help="optional; must match the extension of --out (which decides)",
+        choices=("csv", "xlsx", "dicom-sr", "gsps"),
+        help="csv/xlsx: optional, must match the extension of --out (which decides); "
+        "dicom-sr: a TID 1500 Measurement Report per reading; gsps: a presentation state per "
+        "marked image",
     )
-    p.add_argument("--key", type=Path, help="key file: unblind the export")
+    p.add_argument(
+        "--key",
+        type=Path,
+        help="key file: unblind the export (dicom-sr/gsps: reference the sites' originals)",
+    )
+    p.add_argument(
+        "--set",
+        type=Path,
+        help="the reading set (dicom-sr/gsps without --key: the images referenced)",
+    )
     p.add_argument("--protocol", help="protocol name or TOML path, if not shipped")
     p.set_defaults(handler=_cmd_export)
 
@@ -506,6 +575,38 @@ def build_parser() -> argparse.ArgumentParser:
         "--top", type=_positive_int, default=50, help="cases in the disagreement list (default 50)"
     )
     p.set_defaults(handler=_cmd_agreement)
+
+    p = commands.add_parser(
+        "pull",
+        help="retrieve a manifest's images from a PACS over DICOMweb, ready for prepare",
+        description="Retrieve the images a manifest names by study_uid, series_uid and sop_uid "
+        "(with site, patient, timepoint, view, joint, side) over DICOMweb (WADO-RS), verify "
+        "each, and write OUT/manifest.csv for prepare. A second run resumes.",
+    )
+    p.add_argument("url", help="the PACS's DICOMweb root, e.g. http://pacs:8042/dicom-web")
+    p.add_argument("--manifest", type=Path, required=True, help="CSV naming the images by UID")
+    p.add_argument("--out", type=Path, required=True, help="folder for the images and manifest")
+    p.add_argument(
+        "--auth",
+        type=Path,
+        help="credentials file: 'user = …' and 'password = …' lines, or 'token = …'",
+    )
+    p.set_defaults(handler=_cmd_pull)
+
+    p = commands.add_parser(
+        "doctor",
+        help="check this workstation: Qt, display, decoders, OCR, disk space, write access",
+        description="Check what this workstation has and say what to do about what it lacks. "
+        "Exits non-zero when something the reader needs is missing.",
+    )
+    p.add_argument(
+        "--db-folder",
+        type=Path,
+        default=Path(),
+        help="where the database will live (default: the current folder)",
+    )
+    p.add_argument("--probe-qt", action="store_true", help=argparse.SUPPRESS)
+    p.set_defaults(handler=_cmd_doctor)
 
     _add_clinical_parser(commands)
 

@@ -88,3 +88,11 @@ class ClinicalDataError(CollarReaderError):
 
 class SettingsError(CollarReaderError):
     """A reader's settings file or a shortcut chosen is invalid; the message names it."""
+
+
+class InteropError(CollarReaderError):
+    """A DICOM SR / presentation state could not be written from a database."""
+
+
+class PullError(CollarReaderError):
+    """Images could not be retrieved from a PACS (DICOMweb); the message names the row."""
