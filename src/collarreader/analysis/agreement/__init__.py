@@ -55,10 +55,12 @@ from collarreader.analysis.agreement.base import (
     IccResult,
     KappaResult,
     KappaWeights,
+    ProportionalBias,
 )
 from collarreader.analysis.agreement.intraclass import icc
 from collarreader.analysis.agreement.kappa import cohen_kappa, fleiss_kappa
-from collarreader.analysis.agreement.limits_of_agreement import bland_altman
+from collarreader.analysis.agreement.limits_of_agreement import bland_altman, tolerance_factors
+from collarreader.analysis.agreement.measurement_error import MeasurementError, measurement_error
 
 __all__ = [
     "DEFAULT_N_BOOT",
@@ -73,9 +75,13 @@ __all__ = [
     "IccResult",
     "KappaResult",
     "KappaWeights",
+    "MeasurementError",
+    "ProportionalBias",
     "bland_altman",
     "cohen_kappa",
     "fleiss_kappa",
     "icc",
     "krippendorff_alpha",
+    "measurement_error",
+    "tolerance_factors",
 ]

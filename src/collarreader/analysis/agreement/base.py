@@ -185,6 +185,39 @@ class AlphaResult:
 
 
 @dataclass(frozen=True)
+class ProportionalBias:
+    """Proportional bias: the differences regressed on the means (Bland & Altman 1999, §3.2).
+
+    Attributes
+    ----------
+    slope, intercept : ordinary least squares fit difference = intercept + slope · mean.
+    slope_ci : 95 % confidence interval of the slope (Student's t, n − 2 df).
+    p_value : two-sided test of slope = 0.
+    detected : True when p < 0.05: then the regression-based limits below describe agreement
+        better than the constant ones.
+    abs_intercept, abs_slope : fit |residual| = abs_intercept + abs_slope · mean; the
+        regression-based 95 % limits are (intercept + slope · m) ∓ 1.96 · √(π/2) ·
+        (abs_intercept + abs_slope · m) at mean m (Bland & Altman 1999, eq. 3.2: the mean
+        absolute residual times √(π/2) estimates the SD of normal residuals).
+    """
+
+    slope: float
+    intercept: float
+    slope_ci: ConfidenceInterval
+    p_value: float
+    detected: bool
+    abs_intercept: float
+    abs_slope: float
+
+    def limits_at(self, mean: npt.ArrayLike) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """Regression-based bias, lower and upper limit at the given means (same unit)."""
+        at = np.asarray(mean, dtype=np.float64)
+        centre = self.intercept + self.slope * at
+        spread = 1.96 * math.sqrt(math.pi / 2.0) * (self.abs_intercept + self.abs_slope * at)
+        return centre, centre - spread, centre + spread
+
+
+@dataclass(frozen=True)
 class BlandAltmanResult:
     """Bland–Altman analysis of two paired measurement series (differences ``a − b``).
 
@@ -193,15 +226,22 @@ class BlandAltmanResult:
     bias : mean difference a − b (in the measurements' unit).
     sd : standard deviation of the differences (n − 1 denominator).
     lower, upper : 95 % limits of agreement, bias ∓ 1.96 · sd.
-    bias_ci, lower_ci, upper_ci : 95 % confidence intervals (Bland & Altman 1986, 1999):
-        bias ± t · sd/√n and limit ± t · sd·√(3/n), t the 0.975 quantile of Student's t with
-        n − 1 degrees of freedom.
+    bias_ci : 95 % confidence interval of the bias, bias ± t · sd/√n (Student's t, n − 1 df).
+    lower_ci, upper_ci : exact 95 % confidence intervals of the limits (Carkeet 2015, *Optom
+        Vis Sci* 92:e71–e80, limits considered individually): bias ± sd · K/√n with K the
+        2.5 % and 97.5 % quantiles of the non-central t on n − 1 degrees of freedom with
+        non-centrality 1.96 · √n (one-sided normal tolerance factors). Not symmetric about the
+        limit; wider than the approximate intervals below ~80 pairs.
+    lower_ci_approx, upper_ci_approx : Bland & Altman's (1986, 1999) approximate intervals,
+        limit ± t · sd·√(3/n), kept to show how far off they are.
     sdd : smallest detectable difference, 1.96 · sd (the "smallest real difference",
         1.96 · √2 · SEM with SEM = sd/√2: Beckerman et al. 2001, Qual Life Res 10:571–578).
     n : pairs used.
     n_dropped : pairs dropped because a value was missing.
     differences : a − b per pair (read-only), for plotting.
     means : (a + b)/2 per pair (read-only), for plotting.
+    proportional : test of proportional bias (differences regressed on means) and the
+        regression-based limits; None with fewer than 3 pairs or means that do not vary.
     """
 
     bias: float
@@ -216,6 +256,9 @@ class BlandAltmanResult:
     n_dropped: int
     differences: FloatArray = field(repr=False, compare=False)
     means: FloatArray = field(repr=False, compare=False)
+    lower_ci_approx: ConfidenceInterval = (math.nan, math.nan)
+    upper_ci_approx: ConfidenceInterval = (math.nan, math.nan)
+    proportional: ProportionalBias | None = None
 
     @property
     def value(self) -> float:

@@ -43,6 +43,8 @@ _MIN_ICC_RATINGS = 5
 # Anything closer to exact agreement (or to no between-target variance) goes to pingouin.
 _ICC_CONDITION = 1e-6
 _CI_LEVEL = 0.95
+# Distance from the Spearman–Brown pole below which the average-rater bounds go to pingouin.
+_SPEARMAN_BROWN_POLE = 1e-2
 
 
 @dataclass(frozen=True)
@@ -185,6 +187,12 @@ def _icc_closed_form(used: FloatArray, form: IccForm) -> _IccFigures | None:
                 value = single
             else:
                 value = (msb - mse) / (msb + (msj - mse) / n)
+                # Near −1/(k − 1) a single-rater bound is close to the pole of the Spearman–
+                # Brown step, which multiplies its rounding error by k/(1 + (k − 1)·bound)²
+                # (and at the pole its sign is the last bit's): such data — found by
+                # hypothesis, only with a strongly negative ICC — go to pingouin.
+                if min(abs(1 + low * (k - 1)), abs(1 + high * (k - 1))) < _SPEARMAN_BROWN_POLE:
+                    return None
                 low, high = low * k / (1 + low * (k - 1)), high * k / (1 + high * (k - 1))
         p_value = float(f_dist.sf(f_value, df1, df2))
     return _IccFigures(

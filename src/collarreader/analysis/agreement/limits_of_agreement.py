@@ -8,7 +8,13 @@ import math
 import numpy as np
 import numpy.typing as npt
 
-from collarreader.analysis.agreement.base import BlandAltmanResult
+from collarreader.analysis.agreement.base import (
+    BlandAltmanResult,
+    ConfidenceInterval,
+    FloatArray,
+    ProportionalBias,
+    _quiet,
+)
 from collarreader.errors import AnalysisError
 
 # ---------------------------------------------------------------- Bland–Altman
@@ -22,13 +28,77 @@ def _t_975(degrees_of_freedom: int) -> float:
     return float(stats.t.ppf(0.975, degrees_of_freedom))
 
 
+#: Bland & Altman's conventional multiplier of the SD for the 95 % limits.
+LOA_Z = 1.96
+
+
+@functools.lru_cache(maxsize=1024)
+def tolerance_factors(n: int, z: float = LOA_Z, confidence: float = 0.95) -> tuple[float, float]:
+    """Exact factors K for a confidence interval of the limit bias + z · sd (Carkeet 2015).
+
+    The limit estimates a normal percentile; ``(limit − bias)·√n / sd`` follows a non-central t
+    with n − 1 degrees of freedom and non-centrality z·√n, so the interval of the upper limit is
+    bias + sd · (K_low, K_high) with K the (1 ∓ confidence)/2 quantiles of that distribution
+    divided by √n — the one-sided normal tolerance factors (Odeh & Owen 1980; Natrella 1963,
+    Table A-7). The lower limit is the mirror image, bias − sd · (K_high, K_low).
+
+    Parameters
+    ----------
+    n : pairs (≥ 2).
+    z : the limit's multiplier of the SD (1.96 for 95 % limits of agreement).
+    confidence : coverage of the interval (0.95).
+    """
+    from scipy import stats
+
+    root_n = math.sqrt(n)
+    tail = (1.0 - confidence) / 2.0
+    low, high = stats.nct.ppf([tail, 1.0 - tail], n - 1, z * root_n)
+    return float(low) / root_n, float(high) / root_n
+
+
+def proportional_bias(means: FloatArray, differences: FloatArray) -> ProportionalBias | None:
+    """Regress differences on means; None when that is impossible (< 3 pairs, constant means).
+
+    Parameters
+    ----------
+    means, differences : 1-D float arrays of the pairs' means (a + b)/2 and differences a − b.
+    """
+    from scipy import stats
+
+    n = means.size
+    if n < 3 or float(np.ptp(means)) == 0.0:
+        return None
+    with _quiet():
+        fit = stats.linregress(means, differences)
+        residuals = differences - (fit.intercept + fit.slope * means)
+        spread = stats.linregress(means, np.abs(residuals))
+    t = float(stats.t.ppf(0.975, n - 2))
+    slope_se = float(fit.stderr)
+    p_value = float(fit.pvalue)
+    if not math.isfinite(p_value):
+        # Differences on an exact line (no residual): the slope is known without error.
+        p_value = 0.0 if fit.slope != 0 else 1.0
+        slope_se = 0.0
+    slope_ci: ConfidenceInterval = (fit.slope - t * slope_se, fit.slope + t * slope_se)
+    return ProportionalBias(
+        slope=float(fit.slope),
+        intercept=float(fit.intercept),
+        slope_ci=(float(slope_ci[0]), float(slope_ci[1])),
+        p_value=p_value,
+        detected=p_value < 0.05,
+        abs_intercept=float(spread.intercept),
+        abs_slope=float(spread.slope),
+    )
+
+
 def bland_altman(a: npt.ArrayLike, b: npt.ArrayLike) -> BlandAltmanResult:
     """Bland–Altman bias and 95 % limits of agreement, with their confidence intervals.
 
     Bland & Altman (1986), *Lancet* 327:307–310, and (1999), *Stat Methods Med Res* 8:135–160:
-    differences d = a − b, bias = mean(d), limits = bias ∓ 1.96 · SD(d); standard errors
-    SD/√n for the bias and ≈ SD·√(3/n) for each limit, intervals with Student's t on n − 1
-    degrees of freedom.
+    differences d = a − b, bias = mean(d), limits = bias ∓ 1.96 · SD(d); the bias's interval
+    with Student's t on n − 1 degrees of freedom; the limits' intervals exact (Carkeet 2015,
+    :func:`tolerance_factors`), the approximate ≈ SD·√(3/n) ones kept beside them; and the
+    test for proportional bias with regression-based limits (Bland & Altman 1999, §3.2).
 
     Parameters
     ----------
@@ -78,22 +148,26 @@ def bland_altman(a: npt.ArrayLike, b: npt.ArrayLike) -> BlandAltmanResult:
     bias = float(differences.mean())
     sd = float(differences.std(ddof=1))
     # Bland & Altman's conventional 1.96, so limits match published analyses digit for digit.
-    z = 1.96
+    z = LOA_Z
     t = _t_975(n - 1)
     lower, upper = bias - z * sd, bias + z * sd
     se_bias = sd / math.sqrt(n)
     se_limit = sd * math.sqrt(3.0 / n)
+    k_low, k_high = tolerance_factors(n, z)
     return BlandAltmanResult(
         bias=bias,
         sd=sd,
         lower=lower,
         upper=upper,
         bias_ci=(bias - t * se_bias, bias + t * se_bias),
-        lower_ci=(lower - t * se_limit, lower + t * se_limit),
-        upper_ci=(upper - t * se_limit, upper + t * se_limit),
+        lower_ci=(bias - sd * k_high, bias - sd * k_low),
+        upper_ci=(bias + sd * k_low, bias + sd * k_high),
         sdd=z * sd,
         n=n,
         n_dropped=n_dropped,
         differences=differences,
         means=means,
+        lower_ci_approx=(lower - t * se_limit, lower + t * se_limit),
+        upper_ci_approx=(upper - t * se_limit, upper + t * se_limit),
+        proportional=proportional_bias(means, differences),
     )
