@@ -35,6 +35,7 @@ import itertools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from typing import Any
 
 import numpy as np
@@ -56,6 +57,7 @@ __all__ = [
     "AGREEMENT_COLUMNS",
     "BLAND_ALTMAN_COLUMNS",
     "DISAGREEMENT_COLUMNS",
+    "MEASUREMENT_ERROR_COLUMNS",
     "AgreementResult",
     "StudyCounts",
     "agreement_tables",
@@ -71,6 +73,7 @@ AGREEMENT_COLUMNS: tuple[str, ...] = (
     "timepoint",
     "readers",
     "method",
+    "definition",
     "role",
     "n",
     "value",
@@ -83,7 +86,9 @@ AGREEMENT_COLUMNS: tuple[str, ...] = (
 )
 """Columns of :attr:`AgreementResult.inter` and :attr:`AgreementResult.intra`.
 
-``role`` is ``headline`` (the statistic the report bands the field by: ICC, Cohen's/Fleiss'
+``definition`` names the statistic in full (for the ICC: model, type, definition, McGraw &
+Wong's and Shrout & Fleiss's names and the software that computed it). ``role`` is
+``headline`` (the statistic the report bands the field by: ICC, Cohen's/Fleiss'
 kappa, weighted kappa or the mean pairwise weighted kappa), ``secondary`` (Krippendorff's
 alpha) or ``pairwise`` (one reader pair's weighted kappa when there are more than two).
 ``band_score`` is the band's rank scaled to 0 (worst band) … 1 (best), so scales with different
@@ -112,10 +117,52 @@ BLAND_ALTMAN_COLUMNS: tuple[str, ...] = (
     "loa_high_ci_low",
     "loa_high_ci_high",
     "sdd",
+    "loa_low_approx_ci_low",
+    "loa_low_approx_ci_high",
+    "loa_high_approx_ci_low",
+    "loa_high_approx_ci_high",
+    "slope",
+    "slope_ci_low",
+    "slope_ci_high",
+    "slope_p",
+    "proportional_bias",
+    "reg_intercept",
+    "reg_abs_intercept",
+    "reg_abs_slope",
     "note",
 )
 """Columns of :attr:`AgreementResult.bland_altman`; differences are ``reader_a − reader_b``
-(inter) or primary − repeat of one reader (intra, ``reader_a == reader_b``)."""
+(inter) or primary − repeat of one reader (intra, ``reader_a == reader_b``).
+
+``loa_*_ci_*`` are the exact intervals of the limits (Carkeet 2015), ``loa_*_approx_ci_*``
+Bland & Altman's approximate ones; ``slope`` … ``reg_abs_slope`` the proportional-bias test
+(differences regressed on means: ``difference = reg_intercept + slope · mean``) and the
+regression-based limits (Bland & Altman 1999 §3.2), see
+:class:`~collarreader.analysis.agreement.ProportionalBias`."""
+
+MEASUREMENT_ERROR_COLUMNS: tuple[str, ...] = (
+    "analysis",
+    "field",
+    "label",
+    "unit",
+    "view",
+    "zone",
+    "timepoint",
+    "readers",
+    "n",
+    "k",
+    "sem",
+    "sem_consistency",
+    "mdc95",
+    "icc",
+    "icc_ci_width",
+    "note",
+)
+"""Columns of :attr:`AgreementResult.measurement_error`: per continuous field, zone and time
+point, SEM (agreement), SEM (consistency) and MDC95 in ``unit``, inter-observer (``readers``
+all) or intra-observer (one reader, primary vs repeat), beside the ICC and the width its 95 %
+interval achieved with this study's ``n`` (see
+:mod:`collarreader.analysis.agreement.measurement_error`)."""
 
 DISAGREEMENT_COLUMNS: tuple[str, ...] = (
     "case_code",
@@ -190,6 +237,7 @@ class AgreementResult:
     bland_altman : Bland–Altman rows (:data:`BLAND_ALTMAN_COLUMNS`) for continuous fields
     disagreements : the adjudication candidates (:data:`DISAGREEMENT_COLUMNS`), largest
         spread first
+    measurement_error : SEM and MDC95 rows (:data:`MEASUREMENT_ERROR_COLUMNS`)
     points : the Bland–Altman points (analysis, field, view, zone, timepoint, reader_a,
         reader_b, mean, difference) for plotting
     n_boot : bootstrap resamples of the inter-observer Fleiss' kappa and alpha intervals
@@ -207,6 +255,9 @@ class AgreementResult:
     points: pd.DataFrame
     n_boot: int
     n_boot_intra: int
+    measurement_error: pd.DataFrame = dataclass_field(
+        default_factory=lambda: pd.DataFrame(columns=list(MEASUREMENT_ERROR_COLUMNS))
+    )
 
 
 # ---------------------------------------------------------------- rows
@@ -261,6 +312,7 @@ class _Rows:
                 "timepoint": where.timepoint,
                 "readers": readers,
                 "method": method,
+                "definition": _definition(method),
                 "role": role,
                 "n": int(n),
                 "value": math.nan if value is None else float(value),
@@ -312,6 +364,32 @@ def _kappa_method(fld: Field, *, weighted: bool) -> str:
     return "weighted kappa (quadratic)" if weighted else "Cohen's kappa"
 
 
+def _definition(method: str) -> str:
+    """What a methods section says about ``method`` (the table's short name)."""
+    if method.startswith("ICC("):
+        form = method.removeprefix("ICC(").removesuffix(")")
+        return f"{agreement.icc_name(form)}; {agreement.icc_software()}"
+    return _DEFINITIONS.get(method, "")
+
+
+_DEFINITIONS = {
+    "Cohen's kappa": "Cohen (1960), unweighted; statsmodels' formulas and variance",
+    "weighted kappa (quadratic)": (
+        "Cohen (1968) weighted kappa, quadratic (Fleiss–Cohen) weights; statsmodels' formulas"
+    ),
+    "mean pairwise weighted kappa (quadratic)": (
+        "mean of Cohen's (1968) quadratic-weighted kappas over reader pairs (Light 1971)"
+    ),
+    "Fleiss' kappa": "Fleiss (1971); seeded percentile bootstrap interval over cases",
+    "Krippendorff's alpha (ordinal)": (
+        "Krippendorff (2011), ordinal metric; krippendorff package, bootstrap interval"
+    ),
+    "Krippendorff's alpha (nominal)": (
+        "Krippendorff (2011), nominal metric; krippendorff package, bootstrap interval"
+    ),
+}
+
+
 def _reader_text(readers: Sequence[str]) -> str:
     return " – ".join(readers) if len(readers) == 2 else f"all ({len(readers)})"
 
@@ -328,6 +406,7 @@ class _Analyser:
         self.inter = _Rows(INTER)
         self.intra = _Rows(INTRA)
         self.bland_altman: list[dict[str, Any]] = []
+        self.measurement_error: list[dict[str, Any]] = []
         # Bland–Altman points per call: the labels and the two arrays, framed once at the end.
         self.points: list[tuple[tuple[str, ...], np.ndarray, np.ndarray]] = []
 
@@ -358,6 +437,44 @@ class _Analyser:
             band=icc_band,
             note=_join(result.note, _dropped_note(result.n_dropped, "cases")),
         )
+        self.sem(rows.analysis, where, matrix, readers, result)
+
+    def sem(
+        self,
+        analysis: str,
+        where: _Where,
+        matrix: np.ndarray,
+        readers: str,
+        icc_result: agreement.IccResult,
+    ) -> None:
+        row: dict[str, Any] = {
+            "analysis": analysis,
+            "field": where.fld.key,
+            "label": where.fld.label,
+            "unit": where.fld.unit or "",
+            "view": where.view,
+            "zone": where.zone,
+            "timepoint": where.timepoint,
+            "readers": readers,
+            "icc": math.nan if icc_result.value is None else icc_result.value,
+            "icc_ci_width": (
+                math.nan if icc_result.ci is None else icc_result.ci[1] - icc_result.ci[0]
+            ),
+        }
+        try:
+            error = agreement.measurement_error(matrix)
+        except AnalysisError as failure:
+            row.update(n=icc_result.n, k=icc_result.k, note=str(failure))
+        else:
+            row.update(
+                n=error.n,
+                k=error.k,
+                sem=error.sem,
+                sem_consistency=error.sem_consistency,
+                mdc95=error.mdc95,
+                note=_dropped_note(error.n_dropped, "cases"),
+            )
+        self.measurement_error.append(row)
 
     def ba(
         self,
@@ -399,10 +516,26 @@ class _Analyser:
             loa_high_ci_low=result.upper_ci[0],
             loa_high_ci_high=result.upper_ci[1],
             sdd=result.sdd,
+            loa_low_approx_ci_low=result.lower_ci_approx[0],
+            loa_low_approx_ci_high=result.lower_ci_approx[1],
+            loa_high_approx_ci_low=result.upper_ci_approx[0],
+            loa_high_approx_ci_high=result.upper_ci_approx[1],
             note=_dropped_note(result.n_dropped, "pairs").replace(
                 "without a value from every reader", "with a missing value"
             ),
         )
+        bias = result.proportional
+        if bias is not None:
+            row.update(
+                slope=bias.slope,
+                slope_ci_low=bias.slope_ci[0],
+                slope_ci_high=bias.slope_ci[1],
+                slope_p=bias.p_value,
+                proportional_bias=bias.detected,
+                reg_intercept=bias.intercept,
+                reg_abs_intercept=bias.abs_intercept,
+                reg_abs_slope=bias.abs_slope,
+            )
         self.bland_altman.append(row)
         labels = (analysis, where.fld.key, where.view, where.zone, where.timepoint)
         self.points.append(
@@ -954,6 +1087,9 @@ def agreement_tables(
         points=points,
         n_boot=n_boot,
         n_boot_intra=n_boot_intra,
+        measurement_error=pd.DataFrame(
+            analyser.measurement_error, columns=list(MEASUREMENT_ERROR_COLUMNS)
+        ),
     )
 
 

@@ -57,7 +57,7 @@ from collarreader.analysis.agreement.base import (
     KappaWeights,
     ProportionalBias,
 )
-from collarreader.analysis.agreement.intraclass import icc
+from collarreader.analysis.agreement.intraclass import icc, icc_name, icc_software
 from collarreader.analysis.agreement.kappa import cohen_kappa, fleiss_kappa
 from collarreader.analysis.agreement.limits_of_agreement import bland_altman, tolerance_factors
 from collarreader.analysis.agreement.measurement_error import MeasurementError, measurement_error
@@ -81,6 +81,8 @@ __all__ = [
     "cohen_kappa",
     "fleiss_kappa",
     "icc",
+    "icc_name",
+    "icc_software",
     "krippendorff_alpha",
     "measurement_error",
     "tolerance_factors",

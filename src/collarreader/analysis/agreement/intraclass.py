@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -316,4 +317,52 @@ def icc(ratings: npt.ArrayLike, form: IccForm | str = IccForm.AGREEMENT_SINGLE) 
         p_value=_finite_or_none(figures.p_value),
         n_dropped=n_dropped,
         note=_join(*notes),
+    )
+
+
+# ---------------------------------------------------------------- names a reviewer checks
+
+_ICC_NAMES: dict[IccForm, tuple[str, str, str, str]] = {
+    # form: (model, type, definition, Shrout & Fleiss 1979 name)
+    IccForm.ONE_WAY_SINGLE: ("one-way random effects", "absolute agreement", "single rater",
+                             "ICC(1,1)"),
+    IccForm.AGREEMENT_SINGLE: ("two-way random effects", "absolute agreement", "single rater",
+                               "ICC(2,1)"),
+    IccForm.CONSISTENCY_SINGLE: ("two-way mixed effects", "consistency", "single rater",
+                                 "ICC(3,1)"),
+    IccForm.ONE_WAY_AVERAGE: ("one-way random effects", "absolute agreement",
+                              "mean of k raters", "ICC(1,k)"),
+    IccForm.AGREEMENT_AVERAGE: ("two-way random effects", "absolute agreement",
+                                "mean of k raters", "ICC(2,k)"),
+    IccForm.CONSISTENCY_AVERAGE: ("two-way mixed effects", "consistency", "mean of k raters",
+                                  "ICC(3,k)"),
+}  # fmt: skip
+
+
+@functools.lru_cache(maxsize=1)
+def icc_software() -> str:
+    """The software that computes the ICC, with versions, as a methods section cites it."""
+    from importlib import metadata
+
+    from collarreader import __version__
+
+    return (
+        f"collarreader {__version__} (McGraw & Wong's closed forms, proven equal to pingouin "
+        f"{metadata.version('pingouin')} intraclass_corr, which computes ill-conditioned cases)"
+    )
+
+
+def icc_name(form: IccForm | str = IccForm.AGREEMENT_SINGLE) -> str:
+    """The ICC named by model, type and definition in both notations (Koo & Li 2016, Table 1).
+
+    Examples
+    --------
+    >>> icc_name("A,1")
+    'two-way random effects, absolute agreement, single rater: McGraw & Wong ICC(A,1) = Shrout & Fleiss ICC(2,1)'
+    """  # noqa: E501
+    chosen: IccForm = _choice(IccForm, form, "ICC form")
+    model, kind, definition, shrout_fleiss = _ICC_NAMES[chosen]
+    return (
+        f"{model}, {kind}, {definition}: McGraw & Wong ICC({chosen.value}) = "
+        f"Shrout & Fleiss {shrout_fleiss}"
     )
