@@ -175,6 +175,19 @@ def _cmd_agreement(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_plan(args: argparse.Namespace) -> int:
+    from collarreader.analysis.planning import icc_sample_size
+
+    cases = icc_sample_size(
+        icc=args.icc, ci_width=args.ci_width, raters=args.raters, confidence=args.confidence
+    )
+    print(
+        f"{cases} cases, each read by all {args.raters} readers, give an ICC of {args.icc} a "
+        f"{args.confidence:.0%} confidence interval {args.ci_width} wide (Bonett 2002)."
+    )
+    return 0
+
+
 def _cmd_read(args: argparse.Namespace) -> int:
     from collarreader.ui.reader import run_reader  # Qt only here, lazily
 
@@ -492,6 +505,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--top", type=_positive_int, default=50, help="cases in the disagreement list (default 50)"
     )
     p.set_defaults(handler=_cmd_agreement)
+
+    p = commands.add_parser(
+        "plan",
+        help="cases a reliability study needs for an ICC interval of chosen width",
+        description="Bonett (2002): cases needed so that the confidence interval of an "
+        "expected ICC is W wide with K readers reading every case.",
+    )
+    p.add_argument("--icc", type=float, required=True, help="expected ICC, e.g. 0.8")
+    p.add_argument(
+        "--ci-width", type=float, required=True, help="total width of the interval, e.g. 0.2"
+    )
+    p.add_argument("--raters", type=int, required=True, help="readers who read every case")
+    p.add_argument("--confidence", type=float, default=0.95, help="confidence level (default 0.95)")
+    p.set_defaults(handler=_cmd_plan)
 
     _add_clinical_parser(commands)
 

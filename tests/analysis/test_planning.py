@@ -47,3 +47,12 @@ def test_more_confidence_needs_more_cases_and_width_inverts_size() -> None:
 def test_bad_values_raise(kwargs: dict[str, float], message: str) -> None:
     with pytest.raises(AnalysisError, match=message):
         icc_sample_size(**kwargs)  # type: ignore[arg-type]
+
+
+def test_plan_command_prints_the_cases(capsys: pytest.CaptureFixture[str]) -> None:
+    from collarreader import cli
+
+    assert cli.main(["plan", "--icc", "0.8", "--ci-width", "0.2", "--raters", "2"]) == 0
+    assert capsys.readouterr().out.startswith("51 cases")
+    assert cli.main(["plan", "--icc", "1.2", "--ci-width", "0.2", "--raters", "2"]) == 1
+    assert "expected ICC must be at least 0 and below 1; got 1.2" in capsys.readouterr().err
