@@ -188,6 +188,13 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_adjudicate(args: argparse.Namespace) -> int:
+    from collarreader.ui.adjudication import run_adjudication  # Qt only here, lazily
+
+    codes = [code.strip() for code in (args.cases or "").split(",") if code.strip()]
+    return run_adjudication(args.db, args.setdir, codes=codes, all_cases=args.all)
+
+
 def _cmd_read(args: argparse.Namespace) -> int:
     from collarreader.ui.reader import run_reader  # Qt only here, lazily
 
@@ -505,6 +512,21 @@ def build_parser() -> argparse.ArgumentParser:
         "--top", type=_positive_int, default=50, help="cases in the disagreement list (default 50)"
     )
     p.set_defaults(handler=_cmd_agreement)
+
+    p = commands.add_parser(
+        "adjudicate",
+        help="record a consensus reading with every reader's marks overlaid",
+        description="Open the reader window in consensus mode on the study database: the "
+        "cases of the disagreement list (or --all, or --cases), every reader's marks in one "
+        "colour per reader, their scores beside the panel; the adjudicator's reading is "
+        "recorded as reader 'consensus', audited like any reading.",
+    )
+    p.add_argument("db", help="study database (after merge)")
+    p.add_argument("setdir", type=Path, help="the reading set the readers read")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--all", action="store_true", help="every primary case of the set")
+    which.add_argument("--cases", help="comma-separated case codes to adjudicate")
+    p.set_defaults(handler=_cmd_adjudicate)
 
     p = commands.add_parser(
         "plan",

@@ -490,6 +490,7 @@ def _disagree_section(result: AgreementResult, protocol: Protocol) -> str:
                     ("spread_text", "spread"),
                     ("score", "score"),
                     ("values", "values"),
+                    ("consensus", "consensus"),
                 ],
                 decimals={"score": 2},
             )

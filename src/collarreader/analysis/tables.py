@@ -56,6 +56,7 @@ from collarreader.protocol import Field, FieldType, Level, Protocol, Scope
 __all__ = [
     "AGREEMENT_COLUMNS",
     "BLAND_ALTMAN_COLUMNS",
+    "CONSENSUS_READER",
     "DISAGREEMENT_COLUMNS",
     "MEASUREMENT_ERROR_COLUMNS",
     "AgreementResult",
@@ -179,8 +180,13 @@ DISAGREEMENT_COLUMNS: tuple[str, ...] = (
     "fraction_disagreeing",
     "score",
     "values",
+    "consensus",
 )
-"""Columns of :attr:`AgreementResult.disagreements` (see :func:`agreement_tables`)."""
+"""Columns of :attr:`AgreementResult.disagreements` (see :func:`agreement_tables`);
+``consensus`` is the adjudicated value (reader :data:`CONSENSUS_READER`) when one exists."""
+
+#: Reader identity of an adjudicated consensus reading: carried in exports, never a rater.
+CONSENSUS_READER = "consensus"
 
 _POINT_COLUMNS = (
     "analysis",
@@ -1033,6 +1039,11 @@ def agreement_tables(
         If the table is malformed or does not match the protocol (naming the file and line).
     """
     table = validate_tidy(tidy)
+    # The consensus is an adjudicated answer, not another rater: it is left out of every
+    # statistic and shown beside the readers' values in the disagreement list.
+    is_consensus = (table["reader"] == CONSENSUS_READER).to_numpy()
+    consensus = table[is_consensus]
+    table = table[~is_consensus]
     raw = entry_codes(table, protocol)
     values = apply_protocol_rules(raw, protocol)
     primary = values[values["kind"] == "primary"]
@@ -1072,7 +1083,7 @@ def agreement_tables(
         if progress is not None:
             progress(index + 1, len(fields))
 
-    disagreements = _top_disagreements(candidates, matrices, top_n)
+    disagreements = _with_consensus(_top_disagreements(candidates, matrices, top_n), consensus)
     ba = pd.DataFrame(analyser.bland_altman, columns=list(BLAND_ALTMAN_COLUMNS))
     points = analyser.points_frame()
     return AgreementResult(
@@ -1104,6 +1115,25 @@ def _field_scale(fld: Field, primary: pd.DataFrame) -> float:
     return observed if observed > 0 else 1.0
 
 
+def _with_consensus(disagreements: pd.DataFrame, consensus: pd.DataFrame) -> pd.DataFrame:
+    """Fill ``consensus`` from the consensus reader's primary values (text as entered)."""
+    keys = ["case_code", "field", "view", "zone", "timepoint"]
+    if consensus.empty or disagreements.empty:
+        return disagreements.assign(consensus="")
+    primary = consensus[consensus["kind"] == "primary"]
+    lookup = {
+        tuple(str(part) for part in key): str(value)
+        for key, value in zip(
+            primary[keys].itertuples(index=False, name=None), primary["value"], strict=True
+        )
+    }
+    values = [
+        lookup.get(tuple(str(part) for part in key), "")
+        for key in disagreements[keys].itertuples(index=False, name=None)
+    ]
+    return disagreements.assign(consensus=values)
+
+
 def _top_disagreements(
     candidates: list[pd.DataFrame],
     matrices: list[tuple[_Where, np.ndarray, list[str], list[str]]],
@@ -1122,4 +1152,5 @@ def _top_disagreements(
         where, matrix, readers, _ = matrices[int(group)]
         texts.append(_values_text(where.fld, matrix[int(row)], readers))
     frame["values"] = texts
+    frame["consensus"] = ""
     return frame[list(DISAGREEMENT_COLUMNS)].reset_index(drop=True)
