@@ -86,6 +86,12 @@ img{max-width:100%;height:auto;display:block;margin:6px 0 14px}
 details{margin:4px 0 12px}summary{cursor:pointer;color:#204a87}
 nav ol{columns:2;font-size:13px}
 .methods p,.methods li{max-width:900px}
+@media print{@page{size:A4 landscape;margin:12mm}
+  body{max-width:none;padding:0;font-size:10.5pt}
+  table{display:table;overflow:visible;font-size:9pt;page-break-inside:auto}
+  tr,img{page-break-inside:avoid}
+  details{display:block}details>*{display:block}
+  nav{display:none}h2{page-break-after:avoid}}
 """
 
 _EXTERNAL = re.compile(
