@@ -91,3 +91,11 @@ def test_proportional_bias_is_detected_and_gives_widening_limits() -> None:
 def test_too_few_pairs_or_constant_means_have_no_regression() -> None:
     assert bland_altman([1.0, 2.0], [1.5, 2.5]).proportional is None
     assert bland_altman([1.0, 2.0, 3.0], [3.0, 2.0, 1.0]).proportional is None
+
+
+def test_differences_exactly_on_a_line_are_not_called_proportional_bias() -> None:
+    # Zero-inflated reads: reader b saw no line (0 mm) where a measured one: d = 2·mean exactly
+    # for those, d = 0 at (0, 0); two distinct points always lie on a line.
+    a = [0.0, 0.0, 0.0, 0.0, 0.6, 0.6]
+    b = [0.0, 0.0, 0.0, 0.0, 0.0, 0.0]
+    assert bland_altman(a, b).proportional is None

@@ -103,7 +103,7 @@ def ci_width_text(result: AgreementResult) -> str:
             f"{widths.max():.2f}) with n = {n} cases; Bonett (2002) expects "
             f"{_mm(expected)} for this n, {raters} readers and the observed ICC."
         )
-    return "; ".join(parts) + "." if parts else ""
+    return " ".join(parts)
 
 
 def proportional_bias_note(ba: pd.DataFrame) -> str:

@@ -57,7 +57,9 @@ def tolerance_factors(n: int, z: float = LOA_Z, confidence: float = 0.95) -> tup
 
 
 def proportional_bias(means: FloatArray, differences: FloatArray) -> ProportionalBias | None:
-    """Regress differences on means; None when that is impossible (< 3 pairs, constant means).
+    """Regress differences on means; None when impossible or meaningless.
+
+    None with fewer than 3 pairs, constant means, or differences exactly on a line.
 
     Parameters
     ----------
@@ -72,13 +74,15 @@ def proportional_bias(means: FloatArray, differences: FloatArray) -> Proportiona
         fit = stats.linregress(means, differences)
         residuals = differences - (fit.intercept + fit.slope * means)
         spread = stats.linregress(means, np.abs(residuals))
+    scale = max(float(np.abs(differences).max()), float(np.abs(means).max()), 1e-300)
+    if float(np.abs(residuals).max()) <= 1e-9 * scale:
+        # Differences exactly on a line — in reading studies mostly one reader scoring 0 where
+        # another measured (d = −2·mean): a line with no scatter has no limits to regress, and
+        # its p of ~1e-40 would flag an artefact of zero-inflated data as proportional bias.
+        return None
     t = float(stats.t.ppf(0.975, n - 2))
     slope_se = float(fit.stderr)
     p_value = float(fit.pvalue)
-    if not math.isfinite(p_value):
-        # Differences on an exact line (no residual): the slope is known without error.
-        p_value = 0.0 if fit.slope != 0 else 1.0
-        slope_se = 0.0
     slope_ci: ConfidenceInterval = (fit.slope - t * slope_se, fit.slope + t * slope_se)
     return ProportionalBias(
         slope=float(fit.slope),
