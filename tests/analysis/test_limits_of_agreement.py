@@ -78,7 +78,20 @@ def test_proportional_bias_is_detected_and_gives_widening_limits() -> None:
     bias = result.proportional
     assert bias is not None
     assert bias.detected
-    assert bias.slope_ci[0] < bias.slope < bias.slope_ci[1]
+    # The closed form gives scipy.stats.linregress's figures.
+    reference = stats.linregress(result.means, result.differences)
+    t = stats.t.ppf(0.975, 58)
+    assert (bias.slope, bias.intercept, bias.p_value) == pytest.approx(
+        (reference.slope, reference.intercept, reference.pvalue), rel=1e-9
+    )
+    assert bias.slope_ci == pytest.approx(
+        (reference.slope - t * reference.stderr, reference.slope + t * reference.stderr)
+    )
+    residuals = result.differences - (reference.intercept + reference.slope * result.means)
+    spread = stats.linregress(result.means, np.abs(residuals))
+    assert (bias.abs_intercept, bias.abs_slope) == pytest.approx(
+        (spread.intercept, spread.slope), rel=1e-9
+    )
     assert 0.05 < bias.slope < 0.15
     centre, low, high = bias.limits_at([2.0, 9.0])
     assert (high - low)[1] > 2 * (high - low)[0]
