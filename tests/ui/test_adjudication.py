@@ -17,8 +17,10 @@ import pandas as pd
 import pytest
 from pytestqt.qtbot import QtBot
 
+from collarreader.analysis.grras import grras_facts
 from collarreader.analysis.study import write_study_export, write_study_report
 from collarreader.analysis.tables import CONSENSUS_READER
+from collarreader.db.engine import open_database
 from collarreader.db.merge import merge_databases
 from collarreader.db.verify import verify_database
 from collarreader.errors import AnalysisError
@@ -131,6 +133,16 @@ def test_two_cases_adjudicated_and_carried_to_export_report_and_verify(
     # The consensus is not a rater: the statistics name only A and B.
     inter = pd.read_csv(tmp_path / "report" / "agreement_inter.csv", dtype=str)
     assert not inter["readers"].str.contains(CONSENSUS_READER).any()
+
+    # The GRRAS section counts the adjudicated cases, not a third reader.
+    database = open_database(study_db)
+    try:
+        facts = grras_facts(database)
+    finally:
+        database.close()
+    assert facts.readers == ("A", "B")
+    assert facts.n_adjudicated == 2
+    assert facts.n_primary_expected == 2 * facts.n_cases
 
     # A consensus value changed behind the program's back: verify names it.
     with sqlite3.connect(study_db) as connection:

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import pandas as pd  # type: ignore[import-untyped]
 from sqlalchemy import func, select
 
+from collarreader.analysis.tables import CONSENSUS_READER
 from collarreader.db.engine import Database
 from collarreader.db.models import (
     AuditEvent,
@@ -70,6 +71,7 @@ class GrrasFacts:
     app_version, schema_revision : the program and schema that wrote the study database.
     source_revisions : schema revisions of the merged sources.
     protocol : protocol name, version and SHA-256.
+    n_adjudicated : submitted consensus readings (reader ``consensus``, not counted as a reader).
     """
 
     readers: tuple[str, ...]
@@ -87,6 +89,7 @@ class GrrasFacts:
     schema_revision: str
     source_revisions: tuple[str, ...]
     protocol: str
+    n_adjudicated: int = 0
 
 
 def _parse(timestamp: str, where: str) -> dt.datetime:
@@ -212,6 +215,9 @@ def grras_facts(database: Database) -> GrrasFacts:
         ],
         columns=list(READ_COLUMNS),
     )
+    adjudicated = reads["reader"] == CONSENSUS_READER
+    n_adjudicated = int((adjudicated & reads["submitted"].astype(bool)).sum())
+    reads = reads[~adjudicated]
     by_kind = {str(kind): int(count) for kind, count in kinds}
     n_cases = by_kind.get("primary", 0)
     summary = summarise_reads(reads, n_cases, where=database.label)
@@ -233,10 +239,11 @@ def grras_facts(database: Database) -> GrrasFacts:
         n_sources=len({str(s) for s, _, _ in sources}),
         readers_with_one_source=bool(source_dbs_per_reader)
         and all(len(dbs) == 1 for dbs in source_dbs_per_reader.values())
-        and set(source_dbs_per_reader) >= {r for r in readers if r != "consensus"},
+        and set(source_dbs_per_reader) >= set(readers),
         app_version=str(identity.app_version),
         schema_revision=str(identity.schema_revision),
         source_revisions=tuple(sorted({str(r) for _, _, r in sources})),
+        n_adjudicated=n_adjudicated,
         protocol=(
             f"{identity.protocol_name} {identity.protocol_version} "
             f"(SHA-256 {identity.protocol_sha256})"
@@ -271,8 +278,8 @@ def grras_html(facts: GrrasFacts, ci_widths: str = "") -> str:
         False: "time-point labels shown (6m/12m) to the readers",
         None: "no images in the database",
     }[facts.timepoints_blinded]
-    readers_text = ", ".join(r for r in facts.readers if r != "consensus")
-    n_readers = len([r for r in facts.readers if r != "consensus"])
+    readers_text = ", ".join(facts.readers)
+    n_readers = len(facts.readers)
     independence = (
         f"each reader's readings came from their own database ({facts.n_sources} merged "
         "sources, one per reader); readers never saw each other's marks or scores"
@@ -295,7 +302,7 @@ def grras_html(facts: GrrasFacts, ci_widths: str = "") -> str:
                 f"once by every reader ({facts.n_primary_expected} primary reads expected, "
                 f"{facts.n_primary_submitted} submitted, {facts.n_missing_primary} missing); "
                 f"{facts.n_repeat_cases} repeat reads planned, {facts.n_repeat_submitted} "
-                "submitted"
+                f"submitted; {facts.n_adjudicated} cases adjudicated to a consensus reading"
             ),
         ),
         (

@@ -645,6 +645,7 @@ def _intra_section(
             )
             + "</details>"
         )
+    parts.append(icc_definition_html())
     return "".join(parts)
 
 
