@@ -14,7 +14,7 @@ import pandas as pd  # type: ignore[import-untyped]
 
 from collarreader.analysis import agreement
 from collarreader.analysis.planning import icc_ci_width
-from collarreader.analysis.tables import INTER, AgreementResult
+from collarreader.analysis.table_columns import INTER, AgreementResult
 from collarreader.protocol import Level, Protocol
 
 __all__ = ["ci_width_text", "measurement_error_html", "proportional_bias_note", "scale_notes"]
