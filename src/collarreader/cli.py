@@ -229,6 +229,26 @@ def _cmd_agreement(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_plan(args: argparse.Namespace) -> int:
+    from collarreader.analysis.planning import icc_sample_size
+
+    cases = icc_sample_size(
+        icc=args.icc, ci_width=args.ci_width, raters=args.raters, confidence=args.confidence
+    )
+    print(
+        f"{cases} cases, each read by all {args.raters} readers, give an ICC of {args.icc} a "
+        f"{args.confidence:.0%} confidence interval {args.ci_width} wide (Bonett 2002)."
+    )
+    return 0
+
+
+def _cmd_adjudicate(args: argparse.Namespace) -> int:
+    from collarreader.ui.adjudication import run_adjudication  # Qt only here, lazily
+
+    codes = [code.strip() for code in (args.cases or "").split(",") if code.strip()]
+    return run_adjudication(args.db, args.setdir, codes=codes, all_cases=args.all)
+
+
 def _cmd_read(args: argparse.Namespace) -> int:
     from collarreader.ui.reader import run_reader  # Qt only here, lazily
 
@@ -607,6 +627,35 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--probe-qt", action="store_true", help=argparse.SUPPRESS)
     p.set_defaults(handler=_cmd_doctor)
+
+    p = commands.add_parser(
+        "adjudicate",
+        help="record a consensus reading with every reader's marks overlaid",
+        description="Open the reader window in consensus mode on the study database: the "
+        "cases of the disagreement list (or --all, or --cases), every reader's marks in one "
+        "colour per reader, their scores beside the panel; the adjudicator's reading is "
+        "recorded as reader 'consensus', audited like any reading.",
+    )
+    p.add_argument("db", help="study database (after merge)")
+    p.add_argument("setdir", type=Path, help="the reading set the readers read")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--all", action="store_true", help="every primary case of the set")
+    which.add_argument("--cases", help="comma-separated case codes to adjudicate")
+    p.set_defaults(handler=_cmd_adjudicate)
+
+    p = commands.add_parser(
+        "plan",
+        help="cases a reliability study needs for an ICC interval of chosen width",
+        description="Bonett (2002): cases needed so that the confidence interval of an "
+        "expected ICC is W wide with K readers reading every case.",
+    )
+    p.add_argument("--icc", type=float, required=True, help="expected ICC, e.g. 0.8")
+    p.add_argument(
+        "--ci-width", type=float, required=True, help="total width of the interval, e.g. 0.2"
+    )
+    p.add_argument("--raters", type=int, required=True, help="readers who read every case")
+    p.add_argument("--confidence", type=float, default=0.95, help="confidence level (default 0.95)")
+    p.set_defaults(handler=_cmd_plan)
 
     _add_clinical_parser(commands)
 

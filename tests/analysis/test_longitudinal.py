@@ -183,3 +183,32 @@ def test_blinded_table_is_refused(protocol: Protocol) -> None:
     blinded = study().drop(columns=list(UNBLINDED_COLUMNS))
     with pytest.raises(AnalysisError, match="--key"):
         longitudinal_table(blinded, protocol)
+
+
+def test_adjudicated_reading_is_beside_the_readers_not_in_their_median(
+    protocol: Protocol,
+) -> None:
+    from collarreader.analysis.longitudinal import ADJUDICATED_READER
+    from collarreader.analysis.tables import CONSENSUS_READER
+
+    assert ADJUDICATED_READER == CONSENSUS_READER
+    frame = pd.concat(
+        [
+            study(),
+            pd.DataFrame(
+                rows_for(CONSENSUS_READER, "C1", "P1", "6m")
+                + rows_for(CONSENSUS_READER, "C1", "P1", "12m", medial_width_12m=9.0),
+                columns=[*TIDY_COLUMNS, *UNBLINDED_COLUMNS],
+            ),
+        ],
+        ignore_index=True,
+    )
+    table = longitudinal_table(frame, protocol)
+    medial = pick(table, patient="P1", reader=CONSENSUS, measure="rll_width_mm", zone="medial")
+    # Still the median of R1–R3 (1.5, 1.9, 2.5), not pulled by the adjudicated 9 mm.
+    assert medial["value_follow_up"] == pytest.approx(1.9)
+    assert medial["n_readers"] == 3
+    adjudicated = pick(
+        table, patient="P1", reader=CONSENSUS_READER, measure="rll_width_mm", zone="medial"
+    )
+    assert adjudicated["value_follow_up"] == pytest.approx(9.0)

@@ -425,3 +425,42 @@ def test_simulated_readers_give_an_icc_whose_ci_holds_the_truth(protocol: Protoc
     ba = one(result.bland_altman, reader_a="A", reader_b="C")
     assert ba["bias"] == pytest.approx(-6.0, abs=1.5)
     assert ba["sd"] == pytest.approx(math.sqrt(50.0), rel=0.2)
+
+
+# ---------------------------------------------------------------- measurement error, names
+
+
+def test_sem_mdc_and_named_icc_per_continuous_field(protocol: Protocol) -> None:
+    result = agreement_tables(table(two_reader_rows()), protocol, n_boot=0)
+    from collarreader.analysis.tables import MEASUREMENT_ERROR_COLUMNS
+
+    errors = result.measurement_error
+    assert list(errors.columns) == list(MEASUREMENT_ERROR_COLUMNS)
+    row = one(errors, field="bridging_extent", analysis="inter")
+    complete = ~np.isnan(np.array(EXTENT_B, dtype=float))
+    matrix = np.column_stack([EXTENT_A, EXTENT_B])[complete]
+    expected = agreement.measurement_error(matrix)
+    assert row["sem"] == pytest.approx(expected.sem)
+    assert row["mdc95"] == pytest.approx(1.96 * np.sqrt(2) * expected.sem)
+    assert row["n"] == 7
+    icc_row = one(result.inter, field="bridging_extent")
+    assert row["icc_ci_width"] == pytest.approx(icc_row["ci_high"] - icc_row["ci_low"])
+    assert "Shrout & Fleiss ICC(2,1)" in icc_row["definition"]
+    assert "two-way random effects, absolute agreement, single rater" in icc_row["definition"]
+    assert "pingouin" in icc_row["definition"]
+    kappa_row = one(result.inter, field="bridging", method="weighted kappa (quadratic)")
+    assert "Cohen (1968)" in kappa_row["definition"]
+
+
+def test_bland_altman_rows_carry_exact_intervals_and_the_slope(protocol: Protocol) -> None:
+    result = agreement_tables(table(two_reader_rows()), protocol, n_boot=0)
+    row = one(result.bland_altman, field="bridging_extent", analysis="inter")
+    complete = ~np.isnan(np.array(EXTENT_B, dtype=float))
+    a = np.array(EXTENT_A, dtype=float)[complete]
+    b = np.array(EXTENT_B, dtype=float)[complete]
+    expected = agreement.bland_altman(a, b)
+    assert (row["loa_high_ci_low"], row["loa_high_ci_high"]) == pytest.approx(expected.upper_ci)
+    assert row["loa_high_approx_ci_high"] == pytest.approx(expected.upper_ci_approx[1])
+    assert expected.proportional is not None
+    assert row["slope"] == pytest.approx(expected.proportional.slope)
+    assert bool(row["proportional_bias"]) == expected.proportional.detected

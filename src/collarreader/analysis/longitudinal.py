@@ -43,6 +43,10 @@ __all__ = ["CONSENSUS", "LONGITUDINAL_COLUMNS", "consensus_summary", "longitudin
 CONSENSUS = "consensus (median)"
 """The ``reader`` of consensus rows."""
 
+# The adjudicated reading's reader (analysis.tables.CONSENSUS_READER; not imported from there,
+# which imports this module's neighbours' heavy statistics).
+ADJUDICATED_READER = "consensus"
+
 LONGITUDINAL_COLUMNS: tuple[str, ...] = (
     "site",
     "patient",
@@ -228,8 +232,13 @@ def _note(row: tuple[object, ...], start: str, end: str, undetermined: pd.Series
 
 
 def _consensus(wide: pd.DataFrame, start: str, end: str) -> pd.DataFrame:
-    """Median across readers per time point; change between the medians."""
+    """Median across readers per time point; change between the medians.
+
+    An adjudicated reading (reader ``consensus``, see :mod:`collarreader.analysis.adjudication`)
+    is listed as its own rows beside the readers, never counted in their median.
+    """
     group_keys = ["site", "patient", "case_code", "joint", "measure", "zone"]
+    wide = wide[wide["reader"] != ADJUDICATED_READER]
     grouped = wide.groupby(group_keys, sort=False, dropna=False)
     consensus = grouped[["value_baseline", "value_follow_up"]].median().reset_index()
     counts = grouped[["value_baseline", "value_follow_up"]].count().reset_index(drop=True)

@@ -44,7 +44,11 @@ _DPI = 80
 # tick label of the axes at draw time; nothing is drawn above these axes, so the title lands
 # where auto-positioning would put it (the PNGs are byte-identical) at less drawing cost.
 _TITLE_Y = 1.0
-_FONT = 9
+# Chart text at least as large as the report's body text (14 px): a point is _DPI/72 px, so
+# 13 pt draws 14.4 px at 80 dpi (checked against the report's CSS in the tests). Titles a
+# point larger. The figures are sized so that no image is scaled down by the page.
+_FONT = 14
+_SMALL = 13
 _COLOURS = ("#3465a4", "#f57900", "#4e9a06", "#75507b", "#c17d11", "#cc0000", "#555753")
 # Matplotlib's "tab20": paired light/dark hues, for up to 20 series in one panel.
 _MANY_COLOURS = (
@@ -58,10 +62,10 @@ def _figure(
     width_in: float,
     height_in: float,
     *,
-    left_in: float = 0.65,
-    right_in: float = 0.15,
-    top_in: float = 0.45,
-    bottom_in: float = 0.5,
+    left_in: float = 1.0,
+    right_in: float = 0.2,
+    top_in: float = 0.65,
+    bottom_in: float = 0.75,
     wspace: float = 0.4,
     hspace: float = 0.75,
 ) -> Figure:
@@ -88,11 +92,41 @@ def figure_to_data_uri(figure: Figure) -> str:
 
 
 def _style(axes: Axes) -> None:
-    axes.tick_params(labelsize=_FONT - 1)
+    axes.tick_params(labelsize=_SMALL)
     axes.grid(axis="y", color="#dddddd", linewidth=0.6)
     axes.set_axisbelow(True)
     for side in ("top", "right"):
         axes.spines[side].set_visible(False)
+
+
+def _whiskers(
+    axes: Axes,
+    positions: Sequence[float],
+    values: Sequence[float],
+    intervals: Sequence[tuple[float, float]],
+    colour: str,
+) -> None:
+    """Draw 95 % CI whiskers only where an interval exists.
+
+    A figure without an interval gets none, not a zero-width bar that reads as certainty.
+    """
+    keep = [
+        i for i, (low, high) in enumerate(intervals) if math.isfinite(low) and math.isfinite(high)
+    ]
+    if not keep:
+        return
+    axes.errorbar(
+        [positions[i] for i in keep],
+        [values[i] for i in keep],
+        yerr=[
+            [values[i] - intervals[i][0] for i in keep],
+            [intervals[i][1] - values[i] for i in keep],
+        ],
+        fmt="none",
+        elinewidth=1.1,
+        capsize=3,
+        ecolor=colour,
+    )
 
 
 def _short_method(method: str) -> str:
@@ -129,13 +163,13 @@ def agreement_by_zone_plot(rows: pd.DataFrame, fld: Field) -> str | None:
         return None
     groups = list(dict.fromkeys(zip(shown["view"], shown["zone"], strict=True)))
     timepoints = list(dict.fromkeys(shown["timepoint"]))
-    width = max(3.6, 0.55 * len(groups) * max(1, len(timepoints)) + 2.0)
-    figure = _figure(width, 2.5, right_in=0.85, top_in=0.35, bottom_in=0.4)
+    width = max(5.4, 0.8 * len(groups) * max(1, len(timepoints)) + 3.0)
+    figure = _figure(width, 3.6, right_in=1.2, top_in=0.5, bottom_in=0.6)
     axes = figure.add_subplot()
     width = 0.8 / max(len(timepoints), 1)
     for t_index, timepoint in enumerate(timepoints):
         subset = shown[shown["timepoint"] == timepoint]
-        positions, heights, errors_low, errors_high = [], [], [], []
+        positions, heights, intervals = [], [], []
         for g_index, (view, zone) in enumerate(groups):
             match = subset[(subset["view"] == view) & (subset["zone"] == zone)]
             if match.empty:
@@ -143,30 +177,51 @@ def agreement_by_zone_plot(rows: pd.DataFrame, fld: Field) -> str | None:
             row = match.iloc[0]
             positions.append(g_index - 0.4 + width * (t_index + 0.5))
             heights.append(float(row["value"]))
-            low, high = float(row["ci_low"]), float(row["ci_high"])
-            errors_low.append(float(row["value"]) - low if math.isfinite(low) else 0.0)
-            errors_high.append(high - float(row["value"]) if math.isfinite(high) else 0.0)
+            intervals.append((float(row["ci_low"]), float(row["ci_high"])))
         axes.bar(
             positions,
             heights,
             width=width * 0.9,
             color=_COLOURS[t_index % len(_COLOURS)],
             label=str(timepoint),
-            yerr=[errors_low, errors_high],
-            error_kw={"elinewidth": 0.9, "capsize": 2, "ecolor": "#2e3436"},
         )
+        _whiskers(axes, positions, heights, intervals, "#2e3436")
     scale = str(shown["band_scale"].iloc[0])
     for threshold in BAND_THRESHOLDS.get(scale, ()):
         axes.axhline(threshold, color="#888a85", linestyle="--", linewidth=0.8)
     axes.set_xticks(range(len(groups)))
-    axes.set_xticklabels([_group_label(v, z) for v, z in groups], fontsize=_FONT - 1)
+    axes.set_xticklabels([_group_label(v, z) for v, z in groups], fontsize=_SMALL)
     lows = shown["ci_low"].dropna().tolist() + shown["value"].tolist()
     axes.set_ylim(max(-1.05, min(-0.05, min(lows) - 0.05)), 1.05)
-    axes.set_ylabel(_short_method(str(shown["method"].iloc[0])), fontsize=_FONT - 1)
+    axes.set_ylabel(_short_method(str(shown["method"].iloc[0])), fontsize=_SMALL)
     axes.set_title(f"{fld.label} ({scale})", fontsize=_FONT, loc="left", y=_TITLE_Y)
-    axes.legend(fontsize=_FONT - 1, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    axes.legend(fontsize=_SMALL, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     _style(axes)
     return figure_to_data_uri(figure)
+
+
+def _ba_panels(mine: pd.DataFrame, max_panels: int) -> tuple[list[Any], int]:
+    """The Bland–Altman panels to draw, in a fixed reader order, and how many pairs exist.
+
+    With more pairs than ``max_panels`` those with the widest limits are kept; the kept ones
+    are then drawn sorted by (reader A, reader B), so the same pair sits in the same place in
+    every field's figure.
+    """
+    panels = []
+    for (reader_a, reader_b), pair in mine.groupby(["reader_a", "reader_b"], sort=True):
+        means = pair["mean"].to_numpy(dtype=np.float64)
+        differences = pair["difference"].to_numpy(dtype=np.float64)
+        try:
+            pooled = agreement.bland_altman(means + differences / 2, means - differences / 2)
+        except AnalysisError:
+            continue
+        panels.append((str(reader_a), str(reader_b), means, differences, pooled))
+    available = len(panels)
+    if available > max_panels:
+        panels.sort(key=lambda panel: -(panel[4].upper - panel[4].lower))
+        panels = panels[:max_panels]
+    panels.sort(key=lambda panel: (panel[0], panel[1]))
+    return panels, available
 
 
 def bland_altman_plot(
@@ -198,23 +253,12 @@ def bland_altman_plot(
     mine = points[(points["field"] == fld.key) & (points["analysis"] == analysis)]
     if mine.empty:
         return None, 0
-    panels = []
-    for (reader_a, reader_b), pair in mine.groupby(["reader_a", "reader_b"], sort=True):
-        means = pair["mean"].to_numpy(dtype=np.float64)
-        differences = pair["difference"].to_numpy(dtype=np.float64)
-        try:
-            pooled = agreement.bland_altman(means + differences / 2, means - differences / 2)
-        except AnalysisError:
-            continue
-        panels.append((str(reader_a), str(reader_b), means, differences, pooled))
+    panels, available = _ba_panels(mine, max_panels)
     if not panels:
         return None, 0
-    available = len(panels)
-    panels.sort(key=lambda panel: -(panel[4].upper - panel[4].lower))
-    panels = panels[:max_panels]
-    columns = min(4, len(panels))
+    columns = min(3, len(panels))
     n_rows = math.ceil(len(panels) / columns)
-    figure = _figure(2.8 * columns + 0.3, 2.2 * n_rows + 0.45, wspace=0.45)
+    figure = _figure(3.9 * columns + 0.4, 3.2 * n_rows + 0.7, wspace=0.45, hspace=0.8)
     unit = f" ({fld.unit})" if fld.unit else ""
     for index, (reader_a, reader_b, means, differences, pooled) in enumerate(panels):
         axes = figure.add_subplot(n_rows, columns, index + 1)
@@ -246,16 +290,34 @@ def bland_altman_plot(
                 xycoords=("axes fraction", "data"),
                 ha="right",
                 va="bottom",
-                fontsize=_FONT - 2,
+                fontsize=_SMALL,
                 color="#a40000",
             )
         axes.axhline(0.0, color="#888a85", linewidth=0.6)
+        bias = pooled.proportional
+        if bias is not None and bias.detected:
+            # Proportional bias: the regression line and the regression-based limits
+            # (Bland & Altman 1999 §3.2) replace the constant ones as the message.
+            grid = np.linspace(float(means.min()), float(means.max()), 50)
+            centre, low, high = bias.limits_at(grid)
+            axes.plot(grid, centre, color="#204a87", linewidth=1.2)
+            axes.plot(grid, low, color="#204a87", linewidth=1.0, linestyle=":")
+            axes.plot(grid, high, color="#204a87", linewidth=1.0, linestyle=":")
+            axes.annotate(
+                f"proportional bias, slope {bias.slope:.2f} (p = {bias.p_value:.2g})",
+                xy=(0.0, 1.0),
+                xycoords="axes fraction",
+                ha="left",
+                va="top",
+                fontsize=_SMALL,
+                color="#204a87",
+            )
         title = (
             f"{reader_a} − {reader_b}" if analysis == "inter" else f"{reader_a}: primary − repeat"
         )
-        axes.set_title(f"{title} (n = {pooled.n})", fontsize=_FONT - 1, y=_TITLE_Y)
-        axes.set_xlabel(f"mean{unit}", fontsize=_FONT - 2)
-        axes.set_ylabel(f"difference{unit}", fontsize=_FONT - 2)
+        axes.set_title(f"{title} (n = {pooled.n})", fontsize=_SMALL, y=_TITLE_Y)
+        axes.set_xlabel(f"mean{unit}", fontsize=_SMALL)
+        axes.set_ylabel(f"difference{unit}", fontsize=_SMALL)
         _style(axes)
     what = "reader pairs" if analysis == "inter" else "readers"
     shown = (
@@ -297,15 +359,15 @@ def intra_by_reader_plot(rows: pd.DataFrame, fields: Sequence[Field]) -> str | N
     colours = {g: palette[i % len(palette)] for i, g in enumerate(every_group)}
     columns = min(3, len(drawn))
     n_rows = math.ceil(len(drawn) / columns)
-    width = max(2.8, 0.35 * len(readers) + 1.4)
-    n_legend_rows = math.ceil(len(every_group) / 6)
+    width = max(3.9, 0.5 * len(readers) + 2.0)
+    n_legend_rows = math.ceil(len(every_group) / 4)
     figure = _figure(
         width * columns,
-        2.1 * n_rows + 0.6 + 0.2 * n_legend_rows,
-        bottom_in=0.55 + 0.2 * n_legend_rows,
-        top_in=0.6,
-        wspace=0.3,
-        hspace=0.55,
+        3.0 * n_rows + 0.9 + 0.3 * n_legend_rows,
+        bottom_in=0.8 + 0.3 * n_legend_rows,
+        top_in=0.8,
+        wspace=0.35,
+        hspace=0.7,
     )
     for index, fld in enumerate(drawn):
         axes = figure.add_subplot(n_rows, columns, index + 1)
@@ -321,28 +383,32 @@ def intra_by_reader_plot(rows: pd.DataFrame, fields: Sequence[Field]) -> str | N
             offset = (g_index - (len(groups) - 1) / 2) * (0.6 / max(len(groups), 1))
             x = np.array([readers.index(r) for r in subset["readers"]]) + offset
             values = subset["value"].to_numpy(dtype=np.float64)
-            low = np.nan_to_num(values - subset["ci_low"].to_numpy(dtype=np.float64))
-            high = np.nan_to_num(subset["ci_high"].to_numpy(dtype=np.float64) - values)
-            axes.errorbar(
+            axes.plot(
                 x,
                 values,
-                yerr=[low, high],
-                fmt="o",
-                markersize=3,
-                elinewidth=0.7,
+                linestyle="none",
+                marker="o",
+                markersize=4,
                 color=colours[group],
                 label=f"{_group_label(view, zone)} {timepoint}",
+            )
+            _whiskers(
+                axes,
+                x.tolist(),
+                values.tolist(),
+                list(zip(subset["ci_low"], subset["ci_high"], strict=True)),
+                colours[group],
             )
         scale = str(mine["band_scale"].iloc[0])
         for threshold in BAND_THRESHOLDS.get(scale, ()):
             axes.axhline(threshold, color="#888a85", linestyle="--", linewidth=0.7)
         axes.set_xticks(range(len(readers)))
-        axes.set_xticklabels(readers, fontsize=_FONT - 2, rotation=90 if len(readers) > 6 else 0)
+        axes.set_xticklabels(readers, fontsize=_SMALL, rotation=90 if len(readers) > 6 else 0)
         lowest = float(np.nanmin(mine["ci_low"].fillna(mine["value"])))
         # Intervals of small samples can reach far below 0; the bands live in −1…1.
         axes.set_ylim(max(-1.05, min(-0.05, lowest - 0.05)), 1.05)
         method = "ICC" if fld.level is Level.CONTINUOUS else "kappa"
-        axes.set_title(f"{fld.label} ({method})", fontsize=_FONT - 1, y=_TITLE_Y)
+        axes.set_title(f"{fld.label} ({method})", fontsize=_SMALL, y=_TITLE_Y)
         _style(axes)
     handles: dict[str, Any] = {}
     for axes in figure.axes:
@@ -352,8 +418,8 @@ def intra_by_reader_plot(rows: pd.DataFrame, fields: Sequence[Field]) -> str | N
         list(handles.values()),
         list(handles.keys()),
         loc="lower center",
-        ncol=min(6, len(handles)),
-        fontsize=_FONT - 2,
+        ncol=min(4, len(handles)),
+        fontsize=_SMALL,
         frameon=False,
     )
     figure.suptitle(

@@ -39,7 +39,15 @@ from typing import Any
 import pandas as pd  # type: ignore[import-untyped]
 
 from collarreader.analysis import plots
+from collarreader.analysis.grras import GrrasFacts, grras_html
 from collarreader.analysis.longitudinal import consensus_summary
+from collarreader.analysis.report_reliability import (
+    ci_width_text,
+    icc_definition_html,
+    measurement_error_html,
+    proportional_bias_note,
+    scale_notes,
+)
 from collarreader.analysis.tables import AgreementResult
 from collarreader.analysis.tidy import analysed_fields
 from collarreader.errors import AnalysisError
@@ -53,6 +61,7 @@ REPORT_FILES: tuple[str, ...] = (
     "agreement_intra.csv",
     "bland_altman.csv",
     "disagreements.csv",
+    "measurement_error.csv",
 )
 """Files :func:`write_report` always writes (``longitudinal.csv`` too when given)."""
 
@@ -77,6 +86,12 @@ img{max-width:100%;height:auto;display:block;margin:6px 0 14px}
 details{margin:4px 0 12px}summary{cursor:pointer;color:#204a87}
 nav ol{columns:2;font-size:13px}
 .methods p,.methods li{max-width:900px}
+@media print{@page{size:A4 landscape;margin:12mm}
+  body{max-width:none;padding:0;font-size:10.5pt}
+  table{display:table;overflow:visible;font-size:9pt;page-break-inside:auto}
+  tr,img{page-break-inside:avoid}
+  details{display:block}details>*{display:block}
+  nav{display:none}h2{page-break-after:avoid}}
 """
 
 _EXTERNAL = re.compile(
@@ -344,9 +359,10 @@ _BA_COLUMNS = [
     ("reader_b", "B"),
     ("n", "n"),
     ("bias_text", "bias A − B (95 % CI)"),
-    ("loa_low_text", "lower LoA (95 % CI)"),
-    ("loa_high_text", "upper LoA (95 % CI)"),
+    ("loa_low_text", "lower LoA (exact 95 % CI)"),
+    ("loa_high_text", "upper LoA (exact 95 % CI)"),
     ("sdd", "SDD"),
+    ("slope_text", "slope on mean (p)"),
     ("note", "note"),
 ]
 
@@ -360,6 +376,10 @@ def _ba_view(frame: pd.DataFrame) -> pd.DataFrame:
         bias_text=text(frame["bias"], frame["bias_ci_low"], frame["bias_ci_high"]),
         loa_low_text=text(frame["loa_low"], frame["loa_low_ci_low"], frame["loa_low_ci_high"]),
         loa_high_text=text(frame["loa_high"], frame["loa_high_ci_low"], frame["loa_high_ci_high"]),
+        slope_text=[
+            "" if math.isnan(float(s)) else f"{float(s):.3f} ({float(p):.2g})"
+            for s, p in zip(frame["slope"], frame["slope_p"], strict=True)
+        ],
     )
 
 
@@ -476,6 +496,7 @@ def _disagree_section(result: AgreementResult, protocol: Protocol) -> str:
                     ("spread_text", "spread"),
                     ("score", "score"),
                     ("values", "values"),
+                    ("consensus", "consensus"),
                 ],
                 decimals={"score": 2},
             )
@@ -502,6 +523,9 @@ def _field_section(
         return "".join(parts)
     main = _protocol_order(inter[inter["role"] != "pairwise"], protocol)
     parts.append(html_table(_with_figure(main), _AGREEMENT_COLUMNS, raw_html=("chip",)))
+    if fld.level is Level.CONTINUOUS:
+        parts.append(icc_definition_html())
+    parts.append(scale_notes(inter))
     pairwise = inter[inter["role"] == "pairwise"]
     if not pairwise.empty:
         parts.append(
@@ -531,6 +555,7 @@ def _field_section(
             else:
                 table = f"<p><b>Bland–Altman</b> ({_e(fld.unit or '')})</p>{table}"
             parts.append(table)
+            parts.append(proportional_bias_note(ba))
         parts.append(
             figures.request(
                 _bland_altman_uri,
@@ -620,6 +645,7 @@ def _intra_section(
             )
             + "</details>"
         )
+    parts.append(icc_definition_html())
     return "".join(parts)
 
 
@@ -650,10 +676,17 @@ from the width with the protocol's thresholds and analysed as an ordinal field.<
 <li><b>Continuous fields</b>: intraclass correlation, two-way random effects, absolute
 agreement, single rater — ICC(A,1) in McGraw &amp; Wong's notation, ICC(2,1) in Shrout &amp;
 Fleiss's — with its F-based 95 % confidence interval, on cases scored by every reader
-involved (McGraw &amp; Wong 1996; Shrout &amp; Fleiss 1979). Bland–Altman analysis for every
-reader pair and for primary vs repeat: bias, 95 % limits of agreement (bias ± 1.96 SD) with
-their confidence intervals, and the smallest detectable difference 1.96 SD (Bland &amp; Altman
-1986, 1999). The plots pool all zones and time points of a pair.</li>
+involved (McGraw &amp; Wong 1996; Shrout &amp; Fleiss 1979), computed by collarreader's closed
+forms, proven equal to pingouin's <code>intraclass_corr</code>. Standard error of measurement
+(agreement) from the same ANOVA and the smallest detectable change MDC95 = 1.96·√2·SEM in mm
+(de Vet et al. 2006). Bland–Altman analysis for every reader pair and for primary vs repeat:
+bias with its t interval, 95 % limits of agreement (bias ± 1.96 SD) with exact confidence
+intervals from the non-central t (Carkeet 2015; the approximate ±t·SD·√(3/n) intervals of
+Bland &amp; Altman 1999 are in <code>bland_altman.csv</code>), the smallest detectable difference
+1.96 SD, and a test of proportional bias — differences regressed on means — with
+regression-based limits where the slope differs from 0 at p &lt; 0.05 (Bland &amp; Altman 1999
+§3.2). The plots pool all zones and time points of a pair, in a fixed reader order. The
+precision of each ICC is compared with Bonett's (2002) planning formula.</li>
 <li><b>Ordinal fields</b>: Cohen's kappa with quadratic weights for two readers; for more
 readers, the weighted kappa of every reader pair and their mean. Krippendorff's alpha at the
 ordinal level uses every pairable value, missing reads included (Krippendorff 2004, 2011).</li>
@@ -690,6 +723,16 @@ Res 1999;8(2):135–160.</li>
 Psychol Bull 1969;72(5):323–327.</li>
 <li>Fleiss JL. Measuring nominal scale agreement among many raters. Psychol Bull
 1971;76(5):378–382.</li>
+<li>Carkeet A. Exact parametric confidence intervals for Bland–Altman limits of agreement.
+Optom Vis Sci 2015;92(3):e71–e80.</li>
+<li>de Vet HCW, Terwee CB, Knol DL, Bouter LM. When to use agreement versus reliability
+measures. J Clin Epidemiol 2006;59(10):1033–1039.</li>
+<li>Weir JP. Quantifying test-retest reliability using the intraclass correlation coefficient
+and the SEM. J Strength Cond Res 2005;19(1):231–240.</li>
+<li>Bonett DG. Sample size requirements for estimating intraclass correlations with desired
+precision. Stat Med 2002;21(9):1331–1335.</li>
+<li>Kottner J, Audigé L, Brorson S, et al. Guidelines for Reporting Reliability and Agreement
+Studies (GRRAS) were proposed. J Clin Epidemiol 2011;64(1):96–106.</li>
 </ol>
 """
 
@@ -727,6 +770,7 @@ def write_report(
     longitudinal: pd.DataFrame | None = None,
     extra_sections: Sequence[tuple[str, str]] = (),
     processes: int | None = None,
+    grras: GrrasFacts | None = None,
 ) -> Path:
     """Write ``report.html`` and the CSV tables into ``out_dir``.
 
@@ -747,6 +791,8 @@ def write_report(
         process. Workers are forked only where that is safe (the ``fork`` start method, no Qt
         application and no other thread in this process); otherwise, or if a worker fails, the
         figures are drawn here. The report is the same byte for byte either way.
+    grras : the study database's design facts (:func:`~collarreader.analysis.grras.grras_facts`)
+        for the GRRAS section; None leaves the section out.
 
     Returns
     -------
@@ -773,6 +819,7 @@ def write_report(
         result.intra.to_csv(folder / "agreement_intra.csv", index=False)
         result.bland_altman.to_csv(folder / "bland_altman.csv", index=False)
         result.disagreements.to_csv(folder / "disagreements.csv", index=False)
+        result.measurement_error.to_csv(folder / "measurement_error.csv", index=False)
         if longitudinal is not None:
             longitudinal.to_csv(folder / "longitudinal.csv", index=False)
     except OSError as error:
@@ -798,7 +845,16 @@ def write_report(
         ("disagreement", "Where readers disagree", _disagree_section(result, protocol)),
         ("fields", "Inter-observer agreement per field", figures.fill(field_sections)),
         ("intra", "Intra-observer agreement per reader", figures.fill(intra_section)),
+        (
+            "measurement-error",
+            "Measurement error in the unit of the measurement",
+            measurement_error_html(result, protocol) + f"<p>{ci_width_text(result)}</p>",
+        ),
     ]
+    if grras is not None:
+        sections.append(
+            ("grras", "Reporting checklist (GRRAS)", grras_html(grras, ci_width_text(result)))
+        )
     if longitudinal is not None:
         sections.append(
             ("longitudinal", "Change from 6 months to 1 year", _longitudinal_section(longitudinal))

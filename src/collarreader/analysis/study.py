@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pandas as pd  # type: ignore[import-untyped]
 
+from collarreader.analysis.grras import grras_facts
 from collarreader.analysis.longitudinal import consensus_summary, longitudinal_table
 from collarreader.analysis.report import write_report
 from collarreader.analysis.tables import agreement_tables
@@ -245,6 +246,11 @@ def write_study_report(
     if tables.tidy.empty:
         message = f"{db}: holds no readings. Merge the readers' databases into it first."
         raise AnalysisError(message)
+    database = open_database(db)
+    try:
+        facts = grras_facts(database)
+    finally:
+        database.close()
     options = {} if n_boot is None else {"n_boot": n_boot}
     result = agreement_tables(
         tables.tidy, tables.protocol, top_n=top_n, progress=progress, **options
@@ -259,6 +265,7 @@ def write_study_report(
         protocol=tables.protocol,
         longitudinal=tables.longitudinal,
         extra_sections=extra,
+        grras=facts,
     )
 
 

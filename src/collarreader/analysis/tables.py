@@ -31,17 +31,28 @@ identical) gives a row with an empty value and a note saying why, never an excep
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import pandas as pd  # type: ignore[import-untyped]
 
 from collarreader.analysis import agreement
-from collarreader.analysis.bands import Band, alpha_band, icc_band, kappa_band
+from collarreader.analysis.table_columns import (
+    AGREEMENT_COLUMNS,
+    BLAND_ALTMAN_COLUMNS,
+    CONSENSUS_READER,
+    DEFAULT_N_BOOT_INTRA,
+    DISAGREEMENT_COLUMNS,
+    MEASUREMENT_ERROR_COLUMNS,
+    AgreementResult,
+    StudyCounts,
+)
+from collarreader.analysis.table_rows import (
+    _Analyser,
+    _categories,
+    _Where,
+)
 from collarreader.analysis.tidy import (
     analysed_fields,
     apply_protocol_rules,
@@ -49,592 +60,18 @@ from collarreader.analysis.tidy import (
     format_code,
     validate_tidy,
 )
-from collarreader.errors import AnalysisError
-from collarreader.protocol import Field, FieldType, Level, Protocol, Scope
+from collarreader.protocol import Field, Level, Protocol, Scope
 
 __all__ = [
     "AGREEMENT_COLUMNS",
     "BLAND_ALTMAN_COLUMNS",
+    "CONSENSUS_READER",
     "DISAGREEMENT_COLUMNS",
+    "MEASUREMENT_ERROR_COLUMNS",
     "AgreementResult",
     "StudyCounts",
     "agreement_tables",
 ]
-
-AGREEMENT_COLUMNS: tuple[str, ...] = (
-    "analysis",
-    "field",
-    "label",
-    "level",
-    "view",
-    "zone",
-    "timepoint",
-    "readers",
-    "method",
-    "role",
-    "n",
-    "value",
-    "ci_low",
-    "ci_high",
-    "band",
-    "band_scale",
-    "band_score",
-    "note",
-)
-"""Columns of :attr:`AgreementResult.inter` and :attr:`AgreementResult.intra`.
-
-``role`` is ``headline`` (the statistic the report bands the field by: ICC, Cohen's/Fleiss'
-kappa, weighted kappa or the mean pairwise weighted kappa), ``secondary`` (Krippendorff's
-alpha) or ``pairwise`` (one reader pair's weighted kappa when there are more than two).
-``band_score`` is the band's rank scaled to 0 (worst band) … 1 (best), so scales with different
-numbers of bands sort together; NaN without a value.
-"""
-
-BLAND_ALTMAN_COLUMNS: tuple[str, ...] = (
-    "analysis",
-    "field",
-    "label",
-    "unit",
-    "view",
-    "zone",
-    "timepoint",
-    "reader_a",
-    "reader_b",
-    "n",
-    "bias",
-    "bias_ci_low",
-    "bias_ci_high",
-    "sd",
-    "loa_low",
-    "loa_low_ci_low",
-    "loa_low_ci_high",
-    "loa_high",
-    "loa_high_ci_low",
-    "loa_high_ci_high",
-    "sdd",
-    "note",
-)
-"""Columns of :attr:`AgreementResult.bland_altman`; differences are ``reader_a − reader_b``
-(inter) or primary − repeat of one reader (intra, ``reader_a == reader_b``)."""
-
-DISAGREEMENT_COLUMNS: tuple[str, ...] = (
-    "case_code",
-    "field",
-    "label",
-    "level",
-    "view",
-    "zone",
-    "timepoint",
-    "n_readers",
-    "spread",
-    "unit",
-    "n_distinct",
-    "fraction_disagreeing",
-    "score",
-    "values",
-)
-"""Columns of :attr:`AgreementResult.disagreements` (see :func:`agreement_tables`)."""
-
-_POINT_COLUMNS = (
-    "analysis",
-    "field",
-    "view",
-    "zone",
-    "timepoint",
-    "reader_a",
-    "reader_b",
-    "mean",
-    "difference",
-)
-
-INTER = "inter"
-INTRA = "intra"
-#: Resamples for the intra-observer alpha interval (see ``agreement_tables``): none by default.
-DEFAULT_N_BOOT_INTRA = 0
-
-
-@dataclass(frozen=True)
-class StudyCounts:
-    """What was analysed.
-
-    Attributes
-    ----------
-    readers : reader IDs with at least one submitted reading, sorted
-    n_cases : distinct primary case codes with a submitted reading
-    n_primary_readings : submitted (reader, primary case) readings
-    n_repeat_readings : submitted (reader, repeat case) readings
-    n_repeat_pairs : repeat readings whose primary reading by the same reader is submitted too
-    n_unsubmitted : readings left out because they were not submitted
-    timepoints : time point labels found, in the protocol's order (others after, sorted)
-    """
-
-    readers: tuple[str, ...]
-    n_cases: int
-    n_primary_readings: int
-    n_repeat_readings: int
-    n_repeat_pairs: int
-    n_unsubmitted: int
-    timepoints: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class AgreementResult:
-    """Every agreement table of a study, ready for the report (``write_report``).
-
-    Attributes
-    ----------
-    protocol_name, protocol_version, protocol_sha256 : the protocol analysed against
-    counts : what was analysed (:class:`StudyCounts`)
-    inter : inter-observer rows (:data:`AGREEMENT_COLUMNS`), worst first
-    intra : intra-observer rows, one set per reader, worst first
-    bland_altman : Bland–Altman rows (:data:`BLAND_ALTMAN_COLUMNS`) for continuous fields
-    disagreements : the adjudication candidates (:data:`DISAGREEMENT_COLUMNS`), largest
-        spread first
-    points : the Bland–Altman points (analysis, field, view, zone, timepoint, reader_a,
-        reader_b, mean, difference) for plotting
-    n_boot : bootstrap resamples of the inter-observer Fleiss' kappa and alpha intervals
-    n_boot_intra : bootstrap resamples of the intra-observer alpha intervals
-    """
-
-    protocol_name: str
-    protocol_version: str
-    protocol_sha256: str
-    counts: StudyCounts
-    inter: pd.DataFrame
-    intra: pd.DataFrame
-    bland_altman: pd.DataFrame
-    disagreements: pd.DataFrame
-    points: pd.DataFrame
-    n_boot: int
-    n_boot_intra: int
-
-
-# ---------------------------------------------------------------- rows
-
-
-def _band(value: float | None, band: Callable[[float], Band] | None) -> tuple[str, str, float]:
-    if value is None or band is None or not math.isfinite(value):
-        return "", "", math.nan
-    result = band(value)
-    return result.label, str(result.scale), result.rank / max(result.n_bands - 1, 1)
-
-
-@dataclass(frozen=True)
-class _Where:
-    """The field and group a row is about."""
-
-    fld: Field
-    view: str
-    zone: str
-    timepoint: str
-
-
-class _Rows:
-    """Collects rows of one table."""
-
-    def __init__(self, analysis: str) -> None:
-        self.analysis = analysis
-        self.rows: list[dict[str, Any]] = []
-
-    def add(
-        self,
-        where: _Where,
-        *,
-        readers: str,
-        method: str,
-        role: str,
-        n: int,
-        value: float | None,
-        ci: tuple[float, float] | None,
-        band: Callable[[float], Band] | None,
-        note: str,
-    ) -> None:
-        label, scale, score = _band(value, band)
-        self.rows.append(
-            {
-                "analysis": self.analysis,
-                "field": where.fld.key,
-                "label": where.fld.label,
-                "level": str(where.fld.level),
-                "view": where.view,
-                "zone": where.zone,
-                "timepoint": where.timepoint,
-                "readers": readers,
-                "method": method,
-                "role": role,
-                "n": int(n),
-                "value": math.nan if value is None else float(value),
-                "ci_low": math.nan if ci is None else float(ci[0]),
-                "ci_high": math.nan if ci is None else float(ci[1]),
-                "band": label,
-                "band_scale": scale,
-                "band_score": score,
-                "note": note,
-            }
-        )
-
-    def failed(
-        self, where: _Where, *, readers: str, method: str, role: str, n: int, note: str
-    ) -> None:
-        self.add(
-            where,
-            readers=readers,
-            method=method,
-            role=role,
-            n=n,
-            value=None,
-            ci=None,
-            band=None,
-            note=note,
-        )
-
-    def frame(self) -> pd.DataFrame:
-        return pd.DataFrame(self.rows, columns=list(AGREEMENT_COLUMNS))
-
-
-def _join(*notes: str) -> str:
-    return " ".join(note for note in notes if note)
-
-
-def _dropped_note(n_dropped: int, what: str) -> str:
-    if n_dropped <= 0:
-        return ""
-    noun = what if n_dropped != 1 else what.removesuffix("s")
-    return f"{n_dropped} {noun} without a value from every reader left out."
-
-
-def _categories(fld: Field) -> list[float]:
-    n_categories = 2 if fld.type is FieldType.BOOL else len(fld.choices)
-    return [float(code) for code in range(n_categories)]
-
-
-def _kappa_method(fld: Field, *, weighted: bool) -> str:
-    return "weighted kappa (quadratic)" if weighted else "Cohen's kappa"
-
-
-def _reader_text(readers: Sequence[str]) -> str:
-    return " – ".join(readers) if len(readers) == 2 else f"all ({len(readers)})"
-
-
-# ---------------------------------------------------------------- statistics per group
-
-
-class _Analyser:
-    """Computes rows for one table; keeps the per-group code short."""
-
-    def __init__(self, n_boot: int, n_boot_intra: int) -> None:
-        self.n_boot = n_boot
-        self.n_boot_intra = n_boot_intra
-        self.inter = _Rows(INTER)
-        self.intra = _Rows(INTRA)
-        self.bland_altman: list[dict[str, Any]] = []
-        # Bland–Altman points per call: the labels and the two arrays, framed once at the end.
-        self.points: list[tuple[tuple[str, ...], np.ndarray, np.ndarray]] = []
-
-    # ---- continuous
-    def icc(self, rows: _Rows, where: _Where, matrix: np.ndarray, readers: str) -> None:
-        method = "ICC(A,1)"
-        try:
-            result = agreement.icc(matrix, form="A,1")
-        except AnalysisError as error:
-            n_complete = int((~np.isnan(matrix).any(axis=1)).sum())
-            rows.failed(
-                where,
-                readers=readers,
-                method=method,
-                role="headline",
-                n=n_complete,
-                note=str(error),
-            )
-            return
-        rows.add(
-            where,
-            readers=readers,
-            method=method,
-            role="headline",
-            n=result.n,
-            value=result.value,
-            ci=result.ci,
-            band=icc_band,
-            note=_join(result.note, _dropped_note(result.n_dropped, "cases")),
-        )
-
-    def ba(
-        self,
-        analysis: str,
-        *,
-        where: _Where,
-        first: np.ndarray,
-        second: np.ndarray,
-        reader_a: str,
-        reader_b: str,
-    ) -> None:
-        row: dict[str, Any] = {
-            "analysis": analysis,
-            "field": where.fld.key,
-            "label": where.fld.label,
-            "unit": where.fld.unit or "",
-            "view": where.view,
-            "zone": where.zone,
-            "timepoint": where.timepoint,
-            "reader_a": reader_a,
-            "reader_b": reader_b,
-        }
-        try:
-            result = agreement.bland_altman(first, second)
-        except AnalysisError as error:
-            row.update(n=int((~(np.isnan(first) | np.isnan(second))).sum()), note=str(error))
-            self.bland_altman.append(row)
-            return
-        row.update(
-            n=result.n,
-            bias=result.bias,
-            bias_ci_low=result.bias_ci[0],
-            bias_ci_high=result.bias_ci[1],
-            sd=result.sd,
-            loa_low=result.lower,
-            loa_low_ci_low=result.lower_ci[0],
-            loa_low_ci_high=result.lower_ci[1],
-            loa_high=result.upper,
-            loa_high_ci_low=result.upper_ci[0],
-            loa_high_ci_high=result.upper_ci[1],
-            sdd=result.sdd,
-            note=_dropped_note(result.n_dropped, "pairs").replace(
-                "without a value from every reader", "with a missing value"
-            ),
-        )
-        self.bland_altman.append(row)
-        labels = (analysis, where.fld.key, where.view, where.zone, where.timepoint)
-        self.points.append(
-            ((*labels, reader_a, reader_b), np.asarray(result.means), result.differences)
-        )
-
-    def points_frame(self) -> pd.DataFrame:
-        """Every Bland–Altman point, one row each (:data:`_POINT_COLUMNS`)."""
-        if not self.points:
-            return pd.DataFrame(columns=list(_POINT_COLUMNS))
-        sizes = [len(means) for _, means, _ in self.points]
-        columns: dict[str, np.ndarray] = {}
-        for position, name in enumerate(_POINT_COLUMNS[:7]):
-            labels = np.array([labels[position] for labels, _, _ in self.points], dtype=object)
-            columns[name] = np.repeat(labels, sizes)
-        columns["mean"] = np.concatenate([means for _, means, _ in self.points])
-        columns["difference"] = np.concatenate([diffs for _, _, diffs in self.points])
-        return pd.DataFrame(columns)
-
-    # ---- categorical
-    def kappa(
-        self,
-        rows: _Rows,
-        where: _Where,
-        first: np.ndarray,
-        second: np.ndarray,
-        readers: str,
-        *,
-        weighted: bool,
-        role: str,
-    ) -> agreement.KappaResult | None:
-        method = _kappa_method(where.fld, weighted=weighted)
-        try:
-            result = agreement.cohen_kappa(
-                first,
-                second,
-                weights="quadratic" if weighted else None,
-                categories=_categories(where.fld),
-            )
-        except AnalysisError as error:
-            rows.failed(where, readers=readers, method=method, role=role, n=0, note=str(error))
-            return None
-        rows.add(
-            where,
-            readers=readers,
-            method=method,
-            role=role,
-            n=result.n,
-            value=result.value,
-            ci=result.ci,
-            band=kappa_band,
-            note=_join(result.note, _dropped_note(result.n_dropped, "cases")),
-        )
-        return result
-
-    def fleiss(self, rows: _Rows, where: _Where, matrix: np.ndarray, readers: str) -> None:
-        method = "Fleiss' kappa"
-        complete = ~np.isnan(matrix).any(axis=1)
-        used = matrix[complete]
-        n_dropped = int((~complete).sum())
-        categories = np.asarray(_categories(where.fld))
-        counts = (used[:, :, None] == categories[None, None, :]).sum(axis=1)
-        try:
-            result = agreement.fleiss_kappa(counts, n_boot=self.n_boot)
-        except AnalysisError as error:
-            rows.failed(
-                where,
-                readers=readers,
-                method=method,
-                role="headline",
-                n=int(complete.sum()),
-                note=_join(str(error), _dropped_note(n_dropped, "cases")),
-            )
-            return
-        rows.add(
-            where,
-            readers=readers,
-            method=method,
-            role="headline",
-            n=result.n,
-            value=result.value,
-            ci=result.ci,
-            band=kappa_band,
-            note=_join(result.note, _dropped_note(n_dropped, "cases")),
-        )
-
-    def alpha(self, rows: _Rows, where: _Where, matrix: np.ndarray, readers: str) -> None:
-        level = "ordinal" if where.fld.level is Level.ORDINAL else "nominal"
-        method = f"Krippendorff's alpha ({level})"
-        try:
-            result = agreement.krippendorff_alpha(
-                matrix.T,
-                level=level,
-                categories=_categories(where.fld),
-                n_boot=self.n_boot if rows is self.inter else self.n_boot_intra,
-            )
-        except AnalysisError as error:
-            rows.failed(
-                where, readers=readers, method=method, role="secondary", n=0, note=str(error)
-            )
-            return
-        rows.add(
-            where,
-            readers=readers,
-            method=method,
-            role="secondary",
-            n=result.n_units,
-            value=result.value,
-            ci=result.ci,
-            band=alpha_band,
-            note=result.note,
-        )
-
-    # ---- one group
-    def inter_group(self, where: _Where, matrix: np.ndarray, readers: list[str]) -> None:
-        """Inter-observer rows for one field/zone/time point (matrix: cases × readers)."""
-        rows = self.inter
-        level = where.fld.level
-        headline_method = {
-            Level.CONTINUOUS: "ICC(A,1)",
-            Level.ORDINAL: "weighted kappa (quadratic)",
-            Level.NOMINAL: "Cohen's kappa" if len(readers) <= 2 else "Fleiss' kappa",
-        }[level]
-        if len(readers) < 2:
-            rows.failed(
-                where,
-                readers=", ".join(readers) or "none",
-                method=headline_method,
-                role="headline",
-                n=int((~np.isnan(matrix)).any(axis=1).sum()) if matrix.size else 0,
-                note=(
-                    "Inter-observer agreement needs ≥ 2 readers; "
-                    f"{len(readers)} scored this field here."
-                ),
-            )
-            return
-        label = _reader_text(readers)
-        if level is Level.CONTINUOUS:
-            self.icc(rows, where, matrix, label)
-            for (i, a), (j, b) in itertools.combinations(enumerate(readers), 2):
-                self.ba(
-                    INTER,
-                    where=where,
-                    first=matrix[:, i],
-                    second=matrix[:, j],
-                    reader_a=a,
-                    reader_b=b,
-                )
-            return
-        if level is Level.ORDINAL:
-            if len(readers) == 2:
-                self.kappa(
-                    rows, where, matrix[:, 0], matrix[:, 1], label, weighted=True, role="headline"
-                )
-            else:
-                self.mean_pairwise(where, matrix, readers)
-        elif len(readers) == 2:
-            self.kappa(
-                rows, where, matrix[:, 0], matrix[:, 1], label, weighted=False, role="headline"
-            )
-        else:
-            self.fleiss(rows, where, matrix, label)
-        self.alpha(rows, where, matrix, label)
-
-    def mean_pairwise(self, where: _Where, matrix: np.ndarray, readers: list[str]) -> None:
-        values: list[float] = []
-        sizes: list[int] = []
-        for (i, a), (j, b) in itertools.combinations(enumerate(readers), 2):
-            result = self.kappa(
-                self.inter,
-                where,
-                matrix[:, i],
-                matrix[:, j],
-                f"{a} – {b}",
-                weighted=True,
-                role="pairwise",
-            )
-            if result is not None and result.value is not None:
-                values.append(result.value)
-                sizes.append(result.n)
-        n_pairs = len(readers) * (len(readers) - 1) // 2
-        method = "mean pairwise weighted kappa (quadratic)"
-        n_units = int(((~np.isnan(matrix)).sum(axis=1) >= 2).sum())
-        if not values:
-            self.inter.failed(
-                where,
-                readers=_reader_text(readers),
-                method=method,
-                role="headline",
-                n=n_units,
-                note=f"No reader pair gave a defined kappa (of {n_pairs} pairs); see the pairs.",
-            )
-            return
-        note = (
-            f"Mean of {len(values)} of {n_pairs} pairwise kappas (range {min(values):.2f} to "
-            f"{max(values):.2f}; {min(sizes)}–{max(sizes)} cases per pair); no interval."
-        )
-        self.inter.add(
-            where,
-            readers=_reader_text(readers),
-            method=method,
-            role="headline",
-            n=n_units,
-            value=float(np.mean(values)),
-            ci=None,
-            band=kappa_band,
-            note=note,
-        )
-
-    def intra_group(
-        self, where: _Where, primary: np.ndarray, repeat: np.ndarray, reader: str
-    ) -> None:
-        """Intra-observer rows for one reader, field, zone and time point."""
-        rows = self.intra
-        level = where.fld.level
-        if level is Level.CONTINUOUS:
-            self.icc(rows, where, np.column_stack([primary, repeat]), reader)
-            self.ba(
-                INTRA, where=where, first=primary, second=repeat, reader_a=reader, reader_b=reader
-            )
-            return
-        self.kappa(
-            rows,
-            where,
-            primary,
-            repeat,
-            reader,
-            weighted=level is Level.ORDINAL,
-            role="headline",
-        )
-        self.alpha(rows, where, np.column_stack([primary, repeat]), reader)
-
 
 # ---------------------------------------------------------------- grouping
 
@@ -900,6 +337,11 @@ def agreement_tables(
         If the table is malformed or does not match the protocol (naming the file and line).
     """
     table = validate_tidy(tidy)
+    # The consensus is an adjudicated answer, not another rater: it is left out of every
+    # statistic and shown beside the readers' values in the disagreement list.
+    is_consensus = (table["reader"] == CONSENSUS_READER).to_numpy()
+    consensus = table[is_consensus]
+    table = table[~is_consensus]
     raw = entry_codes(table, protocol)
     values = apply_protocol_rules(raw, protocol)
     primary = values[values["kind"] == "primary"]
@@ -939,7 +381,7 @@ def agreement_tables(
         if progress is not None:
             progress(index + 1, len(fields))
 
-    disagreements = _top_disagreements(candidates, matrices, top_n)
+    disagreements = _with_consensus(_top_disagreements(candidates, matrices, top_n), consensus)
     ba = pd.DataFrame(analyser.bland_altman, columns=list(BLAND_ALTMAN_COLUMNS))
     points = analyser.points_frame()
     return AgreementResult(
@@ -954,6 +396,9 @@ def agreement_tables(
         points=points,
         n_boot=n_boot,
         n_boot_intra=n_boot_intra,
+        measurement_error=pd.DataFrame(
+            analyser.measurement_error, columns=list(MEASUREMENT_ERROR_COLUMNS)
+        ),
     )
 
 
@@ -966,6 +411,25 @@ def _field_scale(fld: Field, primary: pd.DataFrame) -> float:
     column = primary[fld.key].dropna()
     observed = float(column.max() - column.min()) if len(column) else 0.0
     return observed if observed > 0 else 1.0
+
+
+def _with_consensus(disagreements: pd.DataFrame, consensus: pd.DataFrame) -> pd.DataFrame:
+    """Fill ``consensus`` from the consensus reader's primary values (text as entered)."""
+    keys = ["case_code", "field", "view", "zone", "timepoint"]
+    if consensus.empty or disagreements.empty:
+        return disagreements.assign(consensus="")
+    primary = consensus[consensus["kind"] == "primary"]
+    lookup = {
+        tuple(str(part) for part in key): str(value)
+        for key, value in zip(
+            primary[keys].itertuples(index=False, name=None), primary["value"], strict=True
+        )
+    }
+    values = [
+        lookup.get(tuple(str(part) for part in key), "")
+        for key in disagreements[keys].itertuples(index=False, name=None)
+    ]
+    return disagreements.assign(consensus=values)
 
 
 def _top_disagreements(
@@ -986,4 +450,5 @@ def _top_disagreements(
         where, matrix, readers, _ = matrices[int(group)]
         texts.append(_values_text(where.fld, matrix[int(row)], readers))
     frame["values"] = texts
+    frame["consensus"] = ""
     return frame[list(DISAGREEMENT_COLUMNS)].reset_index(drop=True)
