@@ -84,3 +84,11 @@ class AnalysisError(CollarReaderError):
 
 class ClinicalDataError(CollarReaderError):
     """Oxford scores or adverse events are invalid; the message names row and column."""
+
+
+class AuthorKeyError(CollarReaderError):
+    """An author's signing key is missing, damaged, misplaced or readable by others."""
+
+
+class ReceiptError(CollarReaderError):
+    """A verification receipt is malformed or does not match the database it is checked on."""

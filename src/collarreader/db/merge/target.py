@@ -81,6 +81,7 @@ def _open_target(target: str | Path, first: _Source) -> tuple[Database, bool]:
                 at=utc_now_iso(),
                 reason="reading set and protocol of the first merged reader database",
                 lock_identity=not database.is_sqlite,
+                signer=database.signer(),
             )
             tx.update(
                 "db_identity",
@@ -92,6 +93,7 @@ def _open_target(target: str | Path, first: _Source) -> tuple[Database, bool]:
                     "protocol_sha256": identity.protocol_sha256 or first.protocol_sha256,
                 },
             )
+            tx.seal()
         database.close()
         database = open_database(target, role="study")
     return database, False

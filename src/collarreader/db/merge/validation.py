@@ -20,7 +20,7 @@ from sqlalchemy import (
     Table,
 )
 
-from collarreader.db.audit import GENESIS, HASHED_FIELDS
+from collarreader.db.audit import GENESIS, HASHED_FIELDS, same_state
 from collarreader.db.engine import (
     REVISIONS,
 )
@@ -197,7 +197,7 @@ def _same_state(stored: str | None, live: str | None) -> bool:
         return True
     if stored is None or live is None:
         return False
-    return bool(json.loads(stored) == json.loads(live))
+    return same_state(json.loads(stored), json.loads(live))
 
 
 def _kinds(table: Table) -> list[tuple[str, str]]:
@@ -224,12 +224,11 @@ def _row_matches(claimed_text: str, values: Sequence[Any], kinds: list[tuple[str
     state: booleans from 0/1, floats, integers, JSON columns decoded, text.
     """
     claimed = json.loads(claimed_text)
-    if not isinstance(claimed, dict) or len(claimed) != len(kinds):
+    if not isinstance(claimed, dict) or not set(claimed) <= {name for name, _kind in kinds}:
         return False
     for (name, kind), value in zip(kinds, values, strict=True):
-        if name not in claimed:
-            return False
-        expected = claimed[name]
+        # A column added by a later revision is absent from older states: null.
+        expected = claimed.get(name)
         if value is None or expected is None:
             if value is not expected:
                 return False
