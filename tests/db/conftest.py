@@ -176,8 +176,10 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
 # ------------------------------------------------------------------------------ old databases
 
 
-def make_old_reader_database(path: Path, revision: str, reader_id: str = "A") -> str:
-    """A reader database as a collarreader at ``revision`` wrote it: unsigned, no public key.
+def make_old_database(
+    path: Path, revision: str, reader_id: str | None = "A", role: str = "reader"
+) -> str:
+    """A database as a collarreader at ``revision`` wrote it: unsigned, no public key.
 
     The identity row and its one audit event are written with plain SQL and hashed with the
     project's own functions over the columns that revision had (no ``public_key``).
@@ -191,7 +193,7 @@ def make_old_reader_database(path: Path, revision: str, reader_id: str = "A") ->
     at = "2024-01-01T00:00:00.000000Z"
     state = {
         "id": db_id,
-        "role": "reader",
+        "role": role,
         "reader_id": reader_id,
         "set_uuid": None,
         "protocol_name": None,
@@ -205,7 +207,7 @@ def make_old_reader_database(path: Path, revision: str, reader_id: str = "A") ->
         "id": str(uuid.uuid4()),
         "db_id": db_id,
         "seq": 1,
-        "actor": reader_id,
+        "actor": reader_id or "study-lead",
         "at": at,
         "entity": "db_identity",
         "entity_id": db_id,

@@ -11,7 +11,7 @@ from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import text
-from tests.db.conftest import make_old_reader_database
+from tests.db.conftest import make_old_database
 
 from collarreader.db.engine import (
     HEAD_REVISION,
@@ -115,7 +115,7 @@ def test_newer_schema_revision_is_refused(database: Database, db_path: Path) -> 
 
 def test_old_revision_is_backed_up_then_upgraded(tmp_path: Path) -> None:
     path = tmp_path / "old.sqlite"
-    make_old_reader_database(path, REVISIONS[0])
+    make_old_database(path, REVISIONS[0])
     with pytest.raises(DatabaseError, match="older than"):
         open_database(path, upgrade=False)
 
