@@ -8,7 +8,9 @@ Checks, in order (each problem is one :class:`Finding`):
 3. the audit chain of every database that wrote events (``db_id``): ``seq`` runs 1, 2, 3 … with
    no gap, each ``prev_hash`` is the previous event's ``hash``, and every ``hash`` recomputes
    (:func:`collarreader.db.audit.event_hash`);
-4. replay: for every row an audit event names, the events of each database that changed it
+4. signatures and anchors (:mod:`collarreader.db.anchors`): every chain against its author's
+   key, and a study database's merged chains against the heads its merges recorded;
+5. replay: for every row an audit event names, the events of each database that changed it
    must link in ``seq`` order (each ``before`` equals that database's previous ``after``), and
    the last ``after`` — in the order ``at``, then ``db_id``, then ``seq`` when several
    databases changed the row (rows every reader database of a set shares: readers, cases,
@@ -58,6 +60,7 @@ from sqlalchemy import (
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.pool import NullPool
 
+from collarreader.db.anchors import check_signatures
 from collarreader.db.audit import GENESIS, HASHED_FIELDS, row_state, same_state
 from collarreader.db.engine import (
     HEAD_REVISION,
@@ -65,6 +68,7 @@ from collarreader.db.engine import (
     database_url,
     make_engine,
 )
+from collarreader.db.findings import Finding
 from collarreader.db.models import AUDITED_TABLES, AuditEvent, DbIdentity
 from collarreader.errors import DatabaseError
 
@@ -97,26 +101,6 @@ def _make_encode() -> Callable[[Any], str]:
 
 
 _encode = _make_encode()
-
-
-@dataclass(frozen=True, slots=True)
-class Finding:
-    """One thing wrong with a database.
-
-    Attributes
-    ----------
-    check : ``integrity``, ``foreign_key``, ``schema``, ``identity``, ``chain`` or ``replay``
-    message : what is wrong, as a sentence naming the row or event
-    entity, entity_id : the table and row concerned, when one is
-    """
-
-    check: str
-    message: str
-    entity: str | None = None
-    entity_id: str | None = None
-
-    def __str__(self) -> str:
-        return f"[{self.check}] {self.message}"
 
 
 def verify_database(path_or_url: str | Path) -> list[Finding]:
@@ -212,6 +196,7 @@ def _verify(connection: Connection, *, is_sqlite: bool) -> list[Finding]:
         )
     own_id = str(identities[0].id) if len(identities) == 1 else None
     findings.extend(_check_chains(connection))
+    findings.extend(check_signatures(connection, own_id))
     findings.extend(_check_replay(connection, own_id))
     return findings
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import (
     Connection,
+    Table,
     delete,
     insert,
     select,
@@ -20,7 +21,7 @@ from sqlalchemy import (
     update,
 )
 
-from collarreader.db.audit import canonical_json, row_state
+from collarreader.db.audit import canonical_json, event_hash, row_state
 from collarreader.db.engine import (
     STUDY_LEAD,
     Database,
@@ -40,21 +41,25 @@ from collarreader.db.merge.common import (
     _sqlite_uri,
 )
 from collarreader.db.merge.report import SourceOutcome
-from collarreader.db.models import AUDITED_TABLES
+from collarreader.db.models import AUDITED_TABLES, ReaderKeyRow
+from collarreader.db.signing import AuthorKey, fingerprint, signature_valid
 from collarreader.model import utc_now_iso
+
+_READER_KEYS: Table = ReaderKeyRow.__table__  # type: ignore[assignment]
 
 
 def _merge_source(database: Database, source: _Source) -> SourceOutcome:
+    lead = database.signer()
     if database.is_sqlite:
         with _attached(database, source.path) as connection:
-            return _merge_in(connection, source, _SqliteBulk(connection, source.db_id))
+            return _merge_in(connection, source, _SqliteBulk(connection, source.db_id), lead)
     bulk = _PostgresBulk(source.path, source.db_id)
     try:
         with database.write() as connection:
             # Serialises merges (and study-lead writes) into one PostgreSQL study database.
             connection.execute(text("SELECT id FROM db_identity FOR UPDATE")).all()
             bulk.connection = connection
-            return _merge_in(connection, source, bulk)
+            return _merge_in(connection, source, bulk, lead)
     finally:
         bulk.close()
 
@@ -77,8 +82,13 @@ def _attached(database: Database, path: Path) -> Iterator[Connection]:
             raw.execute("DETACH DATABASE src")
 
 
-def _merge_in(connection: Connection, source: _Source, bulk: _Bulk) -> SourceOutcome:
-    """Merge one verified source inside the open write transaction ``connection``."""
+def _merge_in(
+    connection: Connection, source: _Source, bulk: _Bulk, lead: AuthorKey
+) -> SourceOutcome:
+    """Merge one verified source inside the open write transaction ``connection``.
+
+    ``lead`` (the study lead's key) signs the anchor the merge-log row records.
+    """
     tail = bulk.source_tail()
     if tail != (source.last_seq, source.last_hash):
         raise _refuse(
@@ -93,18 +103,14 @@ def _merge_in(connection: Connection, source: _Source, bulk: _Bulk) -> SourceOut
         .limit(1)
     ).first()
     done_seq = 0 if target_tail is None else int(target_tail.seq)
+    _pin_key(connection, source)
     if target_tail is not None:
         compare_seq = min(done_seq, source.last_seq)
         ours = connection.execute(
             select(_AUDIT.c.hash).where(_AUDIT.c.db_id == source.db_id, _AUDIT.c.seq == compare_seq)
         ).scalar_one_or_none()
         if ours is None or bulk.source_hash_at(compare_seq) != ours:
-            raise _refuse(
-                source.path,
-                f"its audit chain parts from what the study holds of database {source.db_id} "
-                f"at event {compare_seq}: it is a fork (a restored or edited copy), not a "
-                "newer copy. Find the reader's current database and merge that one.",
-            )
+            raise _refuse(source.path, _parting_reason(connection, source, bulk, compare_seq))
         if source.last_seq <= done_seq:
             return SourceOutcome(
                 source.label,
@@ -137,6 +143,8 @@ def _merge_in(connection: Connection, source: _Source, bulk: _Bulk) -> SourceOut
             "last_hash": source.last_hash,
             "merged_at": utc_now_iso(),
             "merged_by": STUDY_LEAD,
+            "public_key": source.public_key,
+            "signature": lead.sign_head(source.db_id, source.last_seq, source.last_hash),
         },
     )
     return SourceOutcome(
@@ -149,6 +157,84 @@ def _merge_in(connection: Connection, source: _Source, bulk: _Bulk) -> SourceOut
         updated={t: n for t, n in counts.updated.items() if n},
         deleted={t: n for t, n in counts.deleted.items() if n},
         last_seq=source.last_seq,
+    )
+
+
+def _pin_key(connection: Connection, source: _Source) -> None:
+    """Pin the reader's key at the first merge; refuse another key (or none) later."""
+    pinned = connection.execute(
+        select(_READER_KEYS.c.public_key).where(_READER_KEYS.c.reader_id == source.reader_id)
+    ).scalar_one_or_none()
+    if pinned is None:
+        if source.public_key is not None:
+            connection.execute(
+                insert(_READER_KEYS),
+                {
+                    "reader_id": source.reader_id,
+                    "public_key": source.public_key,
+                    "first_db_id": source.db_id,
+                    "pinned_at": utc_now_iso(),
+                },
+            )
+        return
+    if source.public_key != pinned:
+        theirs = "no key" if source.public_key is None else f"key {fingerprint(source.public_key)}"
+        raise _refuse(
+            source.path,
+            f"it is signed with {theirs}, but the study pinned key {fingerprint(pinned)} for "
+            f"reader {source.reader_id} at the reader's first merge. Ask reader "
+            f"{source.reader_id} which key is theirs ('collarreader verify --receipt' on their "
+            "database shows its fingerprint); merge only a database signed with the pinned key.",
+        )
+
+
+def _parting_reason(connection: Connection, source: _Source, bulk: _Bulk, compare_seq: int) -> str:
+    """Why a verified source's chain parts from the study's copy, in honest words.
+
+    The source verified against the pinned key. When the study's copy of the chain no longer
+    verifies (hashes, links, signatures against the pinned key), the study database changed
+    after the merge; when it does, the author signed two histories (a restored copy).
+    """
+    first = compare_seq
+    previous: str | None = None
+    study_intact = True
+    rows = connection.execute(
+        select(_AUDIT)
+        .where(_AUDIT.c.db_id == source.db_id, _AUDIT.c.seq <= compare_seq)
+        .order_by(_AUDIT.c.seq)
+    )
+    last_signed = 0
+    for row in rows:
+        values = dict(row._mapping)
+        if (previous is not None and values["prev_hash"] != previous) or event_hash(
+            values["prev_hash"], values
+        ) != values["hash"]:
+            study_intact = False
+        if values["signature"] is not None and source.public_key is not None:
+            if signature_valid(
+                source.public_key, source.db_id, values["seq"], values["hash"], values["signature"]
+            ):
+                last_signed = int(values["seq"])
+            else:
+                study_intact = False
+        if first == compare_seq and bulk.source_hash_at(int(values["seq"])) != values["hash"]:
+            first = int(values["seq"])
+        previous = values["hash"]
+    if source.public_key is not None and last_signed < compare_seq:
+        study_intact = False
+    if not study_intact:
+        return (
+            f"the study database no longer matches what it merged of database {source.db_id} "
+            f"(reader {source.reader_id}): its copy differs from this source from event "
+            f"{first} on, and that copy no longer verifies while this source does. The study "
+            "database was changed after the merge: run 'collarreader verify' on it, restore "
+            "it from a backup and merge again."
+        )
+    return (
+        f"its audit chain parts from what the study holds of database {source.db_id} at event "
+        f"{first}, and both histories are signed by reader {source.reader_id}'s key: the "
+        "reader's database was restored from an older copy and continued. Ask the reader "
+        "which copy is current; the study keeps what it merged."
     )
 
 

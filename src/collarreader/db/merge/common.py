@@ -72,6 +72,7 @@ class _Source:
     last_seq: int
     last_hash: str
     counts: dict[str, int]
+    public_key: str | None = None
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ from collarreader.db.merge.common import (
     _Source,
 )
 from collarreader.db.models import AUDITED_TABLES
+from collarreader.db.signing import fingerprint, signature_valid
 from collarreader.db.verify import hash_matches
 from collarreader.errors import MergeError
 from collarreader.model import DatabaseRole
@@ -149,7 +150,8 @@ def _describe_source(path: Path) -> _Source:
         }
         counts["audit_events"] = int(tail[0])
         _check_columns(connection, path)
-        problems = _verify_rows(connection, str(db_id))
+        public_key = connection.execute("SELECT public_key FROM db_identity").fetchone()[0]
+        problems = _verify_rows(connection, str(db_id), public_key)
     if problems:
         shown = "; ".join(problems[:3])
         more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
@@ -171,6 +173,7 @@ def _describe_source(path: Path) -> _Source:
         last_seq=int(tail[0]),
         last_hash=str(tail[1]),
         counts=counts,
+        public_key=None if public_key is None else str(public_key),
     )
 
 
@@ -249,18 +252,23 @@ def _row_matches(claimed_text: str, values: Sequence[Any], kinds: list[tuple[str
     return True
 
 
-def _verify_rows(connection: sqlite3.Connection, db_id: str) -> list[str]:
+def _verify_rows(
+    connection: sqlite3.Connection, db_id: str, public_key: str | None = None
+) -> list[str]:
     """The checks of :func:`collarreader.db.verify.verify_database`, fast, for one chain.
 
     A reader database has one chain (checked by the caller): ``seq`` from 1 without gaps,
     every ``prev_hash`` the previous ``hash``, every hash recomputed; each row's events link
     (``before`` equals the previous ``after``) and its last ``after`` is the live row; no
-    live row lacks events (SQLite's ``quick_check`` ran before). Returns the problems found.
+    live row lacks events (SQLite's ``quick_check`` ran before); with the author's
+    ``public_key``, every signature is the key's and the last event is signed
+    (:mod:`collarreader.db.anchors`). Returns the problems found.
     """
     problems: list[str] = []
     expected_seq, prev = 1, GENESIS
     last: dict[tuple[str, str], str | None] = {}
-    columns = ", ".join(f'"{name}"' for name in (*HASHED_FIELDS, "prev_hash", "hash"))
+    columns = ", ".join(f'"{name}"' for name in (*HASHED_FIELDS, "prev_hash", "hash", "signature"))
+    last_signed = tail = 0
     # Through the (db_id, seq) index: in order without sorting the whole table (the caller
     # has checked that every event is the database's own).
     cursor = connection.execute(
@@ -279,6 +287,16 @@ def _verify_rows(connection: sqlite3.Connection, db_id: str) -> list[str]:
                 f"[chain] audit event {seq} ({entity} {entity_id}): its hash does not match "
                 "its content (changed after it was written)"
             )
+        tail = seq
+        if public_key is not None and row[13] is not None:
+            if signature_valid(public_key, db_id, seq, stored_hash, row[13]):
+                last_signed = seq
+            else:
+                problems.append(
+                    f"[signature] audit event {seq} ({entity} {entity_id}): its signature is "
+                    f"not the author's (key {fingerprint(public_key)}) for this event: the "
+                    "event or an earlier one was changed, or the signature was copied"
+                )
         key = (entity, entity_id)
         if key in last and not _same_state(before, last[key]):
             problems.append(
@@ -289,6 +307,11 @@ def _verify_rows(connection: sqlite3.Connection, db_id: str) -> list[str]:
         expected_seq, prev = (seq + 1 if isinstance(seq, int) else expected_seq), stored_hash
         if len(problems) > _MAX_PROBLEMS:
             return problems
+    if public_key is not None and last_signed < tail:
+        problems.append(
+            f"[signature] audit events {last_signed + 1}–{tail} are not signed by the author "
+            f"(key {fingerprint(public_key)}): written without the author's key"
+        )
     for name in ("db_identity", *_TABLE_ORDER):
         kinds = _kinds(AUDITED_TABLES[name])
         listed = ", ".join(f'"{column}"' for column, _kind in kinds)
