@@ -110,15 +110,35 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
+    import json
+
+    from collarreader.db.receipts import database_receipt, read_receipt, verify_against
     from collarreader.db.verify import verify_database
 
+    receipt = read_receipt(args.against) if args.against else None
     findings = verify_database(args.db)
+    if receipt is not None:
+        findings.extend(verify_against(args.db, receipt))
+    if args.json:
+        result = {
+            "database": str(args.db),
+            "ok": not findings,
+            "findings": [finding.as_dict() for finding in findings],
+        }
+        print(json.dumps(result, indent=2, ensure_ascii=False))
+        return 1 if findings else 0
     for finding in findings:
         print(finding)
     if findings:
         print(f"{args.db}: {len(findings)} finding(s)", file=sys.stderr)
         return 1
-    print(f"{args.db}: OK (integrity, schema version, audit chain, rows match their audit)")
+    if args.receipt:
+        print(database_receipt(args.db))
+        return 0
+    checked = "integrity, schema version, audit chain, signatures, rows match their audit"
+    if receipt is not None:
+        checked += f", holds event {receipt.seq} of {receipt.db_id} as the receipt says"
+    print(f"{args.db}: OK ({checked})")
     return 0
 
 
@@ -390,6 +410,18 @@ def build_parser() -> argparse.ArgumentParser:
         description="Check a reader or study database. Exits non-zero on any finding.",
     )
     p.add_argument("db", help="SQLite file or SQLAlchemy URL")
+    p.add_argument("--json", action="store_true", help="print the findings as JSON (for a monitor)")
+    p.add_argument(
+        "--receipt",
+        action="store_true",
+        help="after a clean check, print a receipt of the database's signed head (send it "
+        "with the file; the study lead checks it later with --against)",
+    )
+    p.add_argument(
+        "--against",
+        metavar="RECEIPT",
+        help="also check the database still holds the head a receipt file vouches for",
+    )
     p.set_defaults(handler=_cmd_verify)
 
     p = commands.add_parser(

@@ -38,6 +38,7 @@ import json
 import sqlite3
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from pathlib import Path
@@ -116,14 +117,26 @@ def verify_database(path_or_url: str | Path) -> list[Finding]:
     DatabaseError
         When the path does not exist or is no database at all (nothing can be checked).
     """
+    with read_only(path_or_url) as (connection, is_sqlite):
+        return _verify(connection, is_sqlite=is_sqlite)
+
+
+@contextmanager
+def read_only(path_or_url: str | Path) -> Iterator[tuple[Connection, bool]]:
+    """A connection in one read transaction that cannot write (SQLite ``mode=ro``).
+
+    Yields the connection and whether it is SQLite; database errors become ``DatabaseError``
+    naming the database.
+    """
     url, path = database_url(path_or_url)
     if path is not None and not path.is_file():
-        message = f"{path}: no such database file. Check the path."
+        kind = "a folder, not a database file" if path.is_dir() else "no such database file"
+        message = f"{path}: {kind}. Check the path."
         raise DatabaseError(message)
     engine = make_engine(url) if path is None else _read_only_engine(path)
     try:
         with engine.connect() as connection, connection.begin():
-            return _verify(connection, is_sqlite=path is not None)
+            yield connection, path is not None
     except (sa_exc.DBAPIError, sqlite3.Error) as error:
         # The streamed scans use the driver's cursor on SQLite: its errors arrive unwrapped.
         reason = error.orig if isinstance(error, sa_exc.DBAPIError) else error
