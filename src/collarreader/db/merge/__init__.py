@@ -26,7 +26,17 @@ Incremental
     A newer copy of a merged reader database (same ``db_id``, more events) brings only its new
     events, replayed in ``seq`` order onto the rows they name. The merged prefix must match
     hash for hash (the hash of the study's last event of that chain equals the source's event
-    at the same ``seq``); otherwise the copy is a fork and is refused.
+    at the same ``seq``); otherwise the copy is refused, in words that say which side
+    changed: when the study's copy of that chain no longer verifies (hashes, signatures
+    against the pinned key), the *study database* no longer matches what it merged (from the
+    first differing event on); when both histories are signed by the reader, the reader's
+    database was restored from an older copy and continued.
+Signed and anchored
+    Every signature of a source must be its author's (``db_identity.public_key``) and its
+    last event signed (:mod:`collarreader.db.signing`). A reader's key is pinned in
+    ``reader_keys`` at the reader's first merge; a source with another key (or none) is
+    refused naming both fingerprints. Each ``merge_log`` row records the merged head and the
+    study lead's signature of it: the anchors ``verify`` checks (:mod:`collarreader.db.anchors`).
 Conflicts
     Readings have deterministic ids (case and reader, :mod:`collarreader.db.ids`), so two
     databases of the same reader that read the same case hold the same reading id. A source
