@@ -6,10 +6,9 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from collarreader.db.engine import (
-    Database,
-)
+from collarreader.db.engine import Database, database_url
 from collarreader.db.merge.apply import _merge_source
+from collarreader.db.merge.newfile import check_target_path, discard, publish
 from collarreader.db.merge.report import MergeReport, SourceOutcome, _problems_text
 from collarreader.db.merge.target import _check_against, _open_target
 from collarreader.db.merge.validation import _inspected
@@ -57,6 +56,8 @@ def merge_databases(
     if not sources:
         raise MergeError("No source databases given: name the readers' .sqlite files.")
     paths = [Path(given).expanduser().resolve() for given in sources]
+    final = database_url(target)[1]
+    notes = check_target_path(final) if final is not None else []
     problems: list[str] = []
     outcomes: list[SourceOutcome] = []
     database: Database | None = None
@@ -76,19 +77,32 @@ def merge_databases(
                         result,
                         identity.set_uuid or "",
                         identity.protocol_sha256 or "",
-                        database.label,
+                        str(final) if final is not None else database.label,
                     )
                     outcomes.append(_merge_source(database, result))
                 except MergeError as error:
                     problems.append(str(error))
             if progress is not None:
                 progress(done, len(paths))
-    finally:
+    except BaseException:
         if database is not None:
             database.close()
+            if created and database.path is not None:
+                discard(database.path)
+        raise
+    if database is not None:
+        database.close()
+        if created and final is not None and database.path is not None:
+            # A new SQLite study database takes its name only now, complete.
+            if outcomes:
+                publish(database.path, final)
+            else:
+                discard(database.path)
+                created = False
     report = MergeReport(
-        target=str(target) if database is None else database.label,
+        target=str(target) if database is None else (str(final) if final else database.label),
         created=created,
+        notes=tuple(notes),
         sources=tuple(outcomes),
         seconds=time.perf_counter() - started,
     )

@@ -63,12 +63,14 @@ class MergeReport:
     created : whether the study database was created by this merge
     sources : one outcome per source, in the order given
     seconds : wall time of the whole merge
+    notes : what the merge did besides merging (e.g. a stub it recreated)
     """
 
     target: str
     created: bool
     sources: tuple[SourceOutcome, ...]
     seconds: float
+    notes: tuple[str, ...] = ()
 
     @property
     def rows_written(self) -> int:
@@ -93,7 +95,7 @@ class MergeReport:
             f"{len(merged)} source(s) merged, {len(skipped)} already merged, "
             f"{self.rows_written} rows in {self.seconds:.2f} s"
         )
-        lines = [head]
+        lines = [head, *(f"  note: {note}" for note in self.notes)]
         for outcome in self.sources:
             detail = (
                 ""

@@ -17,6 +17,7 @@ from collarreader.db.engine import (
     open_database,
 )
 from collarreader.db.merge.common import _SQLITE_MAGIC, _ProtocolRef, _refuse, _Source
+from collarreader.db.merge.newfile import building_path
 from collarreader.db.transaction import Transaction
 from collarreader.errors import MergeError
 from collarreader.model import utc_now_iso
@@ -49,7 +50,11 @@ def _ensure_postgres_database(target: str) -> bool:
 
 
 def _open_target(target: str | Path, first: _Source) -> tuple[Database, bool]:
-    """Open the study database, or create it with the first source's set and protocol."""
+    """Open the study database, or create it with the first source's set and protocol.
+
+    A new SQLite study database is created at :func:`building_path` (the caller publishes
+    it when the merge is complete); its ``Database.path`` says where.
+    """
     url, path = database_url(target)
     if path is None:
         _ensure_postgres_database(str(target))
@@ -65,8 +70,9 @@ def _open_target(target: str | Path, first: _Source) -> tuple[Database, bool]:
             _check_target_file(path)
     if not exists:
         protocol = _ProtocolRef(first.protocol_name, first.protocol_version, first.protocol_sha256)
+        where: str | Path = target if path is None else building_path(path)
         database = open_database(
-            target, create=True, role="study", set_uuid=first.set_uuid, protocol=protocol
+            where, create=True, role="study", set_uuid=first.set_uuid, protocol=protocol
         )
         return database, True
     database = open_database(target, role="study")
