@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from collarreader import __version__
-from collarreader.errors import CollarReaderError
+from collarreader.errors import CollarReaderError, FileError
 from collarreader.model import ProgressCallback
 
 # Defaults repeated here so that `--help` does not import the heavy core modules;
@@ -109,9 +109,34 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_verify(args: argparse.Namespace) -> int:
-    import json
+def _check_paths(args: argparse.Namespace) -> None:
+    """A folder where a file is expected, or a file where a folder is: a clear error first.
 
+    Checked before any work starts, so nothing is left behind.
+    """
+    files = {
+        "key": "--key (the key file)",
+        "csv": "the CSV file",
+        "manifest": "--manifest (the manifest CSV)",
+        "truth": "--truth (truth.json)",
+        "against": "--against (the receipt file)",
+    }
+    if getattr(args, "command", None) in ("export", "merge"):
+        files["out"] = "--out (the file to write)"
+        files["target"] = "the study database"
+    for name, what in files.items():
+        value = getattr(args, name, None)
+        if isinstance(value, (str, Path)) and "://" not in str(value) and Path(value).is_dir():
+            raise FileError(value, f"is a folder, but {what} must be a file.", "Give a file.")
+    if getattr(args, "command", None) == "agreement":
+        out = Path(args.out)
+        if out.exists() and not out.is_dir():
+            raise FileError(
+                out, "is a file, but --out names the folder for the report.", "Give a folder."
+            )
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
     from collarreader.db.receipts import database_receipt, read_receipt, verify_against
     from collarreader.db.verify import verify_database
 
@@ -543,6 +568,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        _check_paths(args)
         return int(args.handler(args))
     except CollarReaderError as error:
         print(f"error: {error}", file=sys.stderr)
