@@ -33,7 +33,7 @@ from sqlalchemy import Connection, inspect, text
 
 from collarreader.db.audit import HASHED_FIELDS, event_hash
 from collarreader.db.findings import Finding
-from collarreader.db.signing import fingerprint, signature_valid
+from collarreader.db.signing import fingerprint, head_verifier, signature_valid
 from collarreader.errors import ReceiptError
 
 _MAX_PER_CHAIN = 20
@@ -127,14 +127,15 @@ def _check_chain(
     findings: list[Finding] = []
     whose = "this database's" if is_own else f"merged database {db_id}'s"
     last_signed, tail, signed_any = 0, 0, False
+    valid = None if key is None else head_verifier(key)
     for _db, seq, head, signature, entity, entity_id in events:
         tail = int(seq)
         if signature is None:
             continue
         signed_any = True
-        if key is None:
+        if valid is None or key is None:
             continue
-        if signature_valid(key, db_id, tail, str(head), str(signature)):
+        if valid(db_id, tail, str(head), str(signature)):
             last_signed = tail
         elif len(findings) < _MAX_PER_CHAIN:
             findings.append(

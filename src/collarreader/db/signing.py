@@ -25,6 +25,7 @@ import hashlib
 import os
 import re
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,12 +64,28 @@ def head_message(db_id: str, seq: int, head_hash: str) -> bytes:
 
 def signature_valid(public_key_hex: str, db_id: str, seq: int, head_hash: str, sig: str) -> bool:
     """Whether ``sig`` (hex) is the key's signature of the chain head ``(db_id, seq, hash)``."""
+    return head_verifier(public_key_hex)(db_id, seq, head_hash, sig)
+
+
+def head_verifier(public_key_hex: str) -> Callable[[str, int, str, str], bool]:
+    """:func:`signature_valid` for one key, the key parsed once (for whole chains)."""
     try:
-        key = Ed25519PublicKey.from_public_bytes(bytes.fromhex(public_key_hex))
-        key.verify(bytes.fromhex(sig), head_message(db_id, seq, head_hash))
-    except (InvalidSignature, ValueError, TypeError):
-        return False
-    return True
+        key: Ed25519PublicKey | None = Ed25519PublicKey.from_public_bytes(
+            bytes.fromhex(public_key_hex)
+        )
+    except (ValueError, TypeError):
+        key = None
+
+    def valid(db_id: str, seq: int, head_hash: str, sig: str) -> bool:
+        if key is None:
+            return False
+        try:
+            key.verify(bytes.fromhex(sig), head_message(db_id, seq, head_hash))
+        except (InvalidSignature, ValueError, TypeError):
+            return False
+        return True
+
+    return valid
 
 
 @dataclass(frozen=True)

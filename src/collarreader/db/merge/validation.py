@@ -35,7 +35,7 @@ from collarreader.db.merge.common import (
     _Source,
 )
 from collarreader.db.models import AUDITED_TABLES
-from collarreader.db.signing import fingerprint, signature_valid
+from collarreader.db.signing import fingerprint, head_verifier
 from collarreader.db.verify import hash_matches
 from collarreader.errors import MergeError
 from collarreader.model import DatabaseRole
@@ -269,6 +269,7 @@ def _verify_rows(
     last: dict[tuple[str, str], str | None] = {}
     columns = ", ".join(f'"{name}"' for name in (*HASHED_FIELDS, "prev_hash", "hash", "signature"))
     last_signed = tail = 0
+    valid = None if public_key is None else head_verifier(public_key)
     # Through the (db_id, seq) index: in order without sorting the whole table (the caller
     # has checked that every event is the database's own).
     cursor = connection.execute(
@@ -288,8 +289,8 @@ def _verify_rows(
                 "its content (changed after it was written)"
             )
         tail = seq
-        if public_key is not None and row[13] is not None:
-            if signature_valid(public_key, db_id, seq, stored_hash, row[13]):
+        if valid is not None and public_key is not None and row[13] is not None:
+            if valid(db_id, seq, stored_hash, row[13]):
                 last_signed = seq
             else:
                 problems.append(
