@@ -233,7 +233,11 @@ def test_a_rehashed_forgery_fails_verify_and_every_merge(
     assert findings, "a re-hashed forgery must not verify"
     assert {finding.check for finding in findings} == {"signature"}
     named = signed_after(forged, seq)
-    assert any(f"audit event {named} " in finding.message for finding in findings)
+    first = findings[0].message
+    assert f"audit event {named} " in first
+    # The range it names holds the changed event.
+    low, high = (int(n) for n in first.split("events ")[1].split(" were")[0].split("–"))
+    assert low <= seq <= high == named
     # A fresh study database refuses it (and is not even created).
     fresh = tmp_path / "fresh.sqlite"
     with pytest.raises(MergeError, match=r"A-forged\.sqlite: refused: .*signature"):

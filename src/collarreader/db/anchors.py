@@ -142,9 +142,9 @@ def _check_chain(
                 Finding(
                     "signature",
                     f"audit event {tail} of {whose} chain ({entity} {entity_id}): its signature "
-                    f"is not the author's (key {fingerprint(key)}) for this event: the event "
-                    "or an earlier one was changed, or the signature was copied from another "
-                    "event.",
+                    f"is not the author's (key {fingerprint(key)}) for this event: events "
+                    f"{last_signed + 1}–{tail} were changed after they were signed (and "
+                    "re-hashed), or the signature was copied from another event.",
                     entity=str(entity),
                     entity_id=str(entity_id),
                 )

@@ -295,8 +295,9 @@ def _verify_rows(
             else:
                 problems.append(
                     f"[signature] audit event {seq} ({entity} {entity_id}): its signature is "
-                    f"not the author's (key {fingerprint(public_key)}) for this event: the "
-                    "event or an earlier one was changed, or the signature was copied"
+                    f"not the author's (key {fingerprint(public_key)}) for this event: events "
+                    f"{last_signed + 1}–{seq} were changed after they were signed (and "
+                    "re-hashed), or the signature was copied from another event"
                 )
         key = (entity, entity_id)
         if key in last and not _same_state(before, last[key]):
