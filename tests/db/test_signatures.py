@@ -400,3 +400,46 @@ def test_verify_command_json_receipt_and_against(
     }
     assert main(["verify", str(tmp_path)]) != 0
     assert "a folder, not a database file" in capsys.readouterr().err
+
+
+def test_upgrading_an_old_study_database_signs_its_merge_heads(tmp_path: Path) -> None:
+    from collarreader.db.signing import signature_valid
+
+    path = tmp_path / "old-study.sqlite"
+    make_old_database(path, "0003_clinical", reader_id=None, role="study")
+    connection = sqlite3.connect(path)
+    try:
+        connection.execute(
+            "INSERT INTO merge_log (id, source_db_id, source_label, source_schema_revision, "
+            "reader_id, counts, last_seq, last_hash, merged_at, merged_by) VALUES "
+            "('m1', 'd1', 'A.sqlite', '0003_clinical', 'A', '{}', 7, ?, 'x', 'study-lead')",
+            ("ab" * 32,),
+        )
+        connection.commit()
+    finally:
+        connection.close()
+    open_database(path).close()
+    connection = sqlite3.connect(path)
+    try:
+        (signature,) = connection.execute("SELECT signature FROM merge_log").fetchone()
+    finally:
+        connection.close()
+    lead = author_key("study-lead", create=False)
+    assert signature is not None
+    assert signature_valid(lead.public_key, "d1", 7, "ab" * 32, signature)
+
+
+def test_a_merge_head_without_the_leads_signature_is_a_finding(
+    readers: Readers, tmp_path: Path
+) -> None:
+    study = tmp_path / "study.sqlite"
+    merge_databases(study, [copy(readers.a, tmp_path)])
+    connection = sqlite3.connect(study)
+    try:
+        connection.execute("UPDATE merge_log SET last_seq = last_seq - 1")
+        connection.commit()
+    finally:
+        connection.close()
+    findings = verify_database(study)
+    assert {f.check for f in findings} == {"anchor"}
+    assert any("not signed by the study lead's key" in f.message for f in findings)

@@ -429,11 +429,29 @@ def _open(
                     changes["public_key"] = key.public_key
                 tx.update("db_identity", identity.id, changes, action="upgrade")
                 tx.seal()
+                if key is not None:
+                    _sign_old_anchors(connection, key)
                 identity = read_identity(connection) or identity
     _check_identity(
         label, identity, role=role, reader_id=reader_id, set_uuid=set_uuid, protocol=protocol
     )
     return Database(engine, url, path, identity, backup_path)
+
+
+def _sign_old_anchors(connection: Connection, key: AuthorKey) -> None:
+    """Sign the merge-log heads recorded before signatures existed (revision 0005).
+
+    The study lead who upgrades vouches for the merges the study database holds at that
+    moment, as every later merge does for its own head (:mod:`collarreader.db.anchors`).
+    """
+    rows = connection.execute(
+        text("SELECT id, source_db_id, last_seq, last_hash FROM merge_log WHERE signature IS NULL")
+    ).all()
+    for row_id, db_id, last_seq, last_hash in rows:
+        connection.execute(
+            text("UPDATE merge_log SET signature = :sig WHERE id = :id"),
+            {"sig": key.sign_head(str(db_id), int(last_seq), str(last_hash)), "id": row_id},
+        )
 
 
 def _check_identity(
