@@ -128,12 +128,17 @@ def _check_paths(args: argparse.Namespace) -> None:
         value = getattr(args, name, None)
         if isinstance(value, (str, Path)) and "://" not in str(value) and Path(value).is_dir():
             raise FileError(value, f"is a folder, but {what} must be a file.", "Give a file.")
-    if getattr(args, "command", None) == "agreement":
-        out = Path(args.out)
-        if out.exists() and not out.is_dir():
-            raise FileError(
-                out, "is a file, but --out names the folder for the report.", "Give a folder."
-            )
+    folders = {
+        "agreement": ("out", "--out names the folder for the report"),
+        "prepare": ("out", "--out names the folder of the reading set"),
+        "phantom": ("outdir", "OUTDIR names the folder of the synthetic study"),
+    }
+    command = getattr(args, "command", None)
+    if command in folders:
+        name, what = folders[command]
+        folder = Path(getattr(args, name))
+        if folder.exists() and not folder.is_dir():
+            raise FileError(folder, f"is a file, but {what}.", "Give a folder.")
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
@@ -431,7 +436,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser(
         "verify",
-        help="check a database: integrity, schema version, audit chain, rows against audit",
+        help="check a database: integrity, schema version, audit chain, signatures, merge "
+        "anchors, rows against audit",
         description="Check a reader or study database. Exits non-zero on any finding.",
     )
     p.add_argument("db", help="SQLite file or SQLAlchemy URL")

@@ -145,6 +145,21 @@ def test_path_arguments_of_the_wrong_kind_are_refused_leaving_nothing(
         (["clinical", "import-oxford", study, folder, "--key", key], "is a folder"),
         (["merge", folder, root / "A.db"], "is a folder"),
         (["verify", study, "--against", folder], "is a folder"),
+        (
+            [
+                "prepare",
+                "--manifest",
+                key,
+                "--out",
+                key,
+                "--key",
+                root / "k2.json",
+                "--readers",
+                "A",
+            ],
+            "is a file",
+        ),
+        (["phantom", key], "is a file"),
     ]
     for args, expected in cases:
         assert cli.main([str(arg) for arg in args]) == 1, args
