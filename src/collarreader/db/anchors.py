@@ -25,6 +25,7 @@ kept a receipt of it (the author holds the key).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -103,22 +104,15 @@ def check_signatures(connection: Connection, own_id: str | None) -> list[Finding
 
 
 def _chains(connection: Connection) -> Iterator[tuple[str, Iterator[Any]]]:
+    """Each chain's events, streamed in ``(db_id, seq)`` order: memory stays bounded."""
     rows = connection.execution_options(yield_per=5000).execute(
         text(
             "SELECT db_id, seq, hash, signature, entity, entity_id FROM audit_events "
             "ORDER BY db_id, seq"
         )
     )
-    pending: list[Any] = []
-    current: str | None = None
-    for row in rows:
-        if current is not None and row[0] != current:
-            yield current, iter(pending)
-            pending = []
-        current = str(row[0])
-        pending.append(row)
-    if current is not None:
-        yield current, iter(pending)
+    for db_id, events in itertools.groupby(rows, key=lambda row: row[0]):
+        yield str(db_id), events
 
 
 def _check_chain(
