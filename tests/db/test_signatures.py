@@ -443,3 +443,31 @@ def test_a_merge_head_without_the_leads_signature_is_a_finding(
     findings = verify_database(study)
     assert {f.check for f in findings} == {"anchor"}
     assert any("not signed by the study lead's key" in f.message for f in findings)
+
+
+def test_removing_the_key_and_signatures_does_not_pass_as_unsigned(
+    readers: Readers, tmp_path: Path
+) -> None:
+    stripped = copy(readers.a, tmp_path, "A-stripped.sqlite")
+    connection = sqlite3.connect(stripped)
+    try:
+        db_id = connection.execute("SELECT id FROM db_identity").fetchone()[0]
+        connection.execute("UPDATE db_identity SET public_key = NULL")
+        for event_id, after in connection.execute(
+            "SELECT id, after FROM audit_events WHERE entity = 'db_identity' AND after IS NOT NULL"
+        ).fetchall():
+            state = json.loads(after)
+            state["public_key"] = None
+            connection.execute(
+                "UPDATE audit_events SET after = ? WHERE id = ?", (canonical_json(state), event_id)
+            )
+        connection.execute("UPDATE audit_events SET signature = NULL")
+        rehash(connection, db_id)
+        connection.commit()
+    finally:
+        connection.close()
+    findings = verify_database(stripped)
+    assert [f.check for f in findings] == ["signature"], findings
+    assert "the key (and the signatures) were removed" in findings[0].message
+    with pytest.raises(MergeError, match="records no author key"):
+        merge_databases(tmp_path / "study.sqlite", [stripped])

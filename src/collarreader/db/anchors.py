@@ -99,6 +99,17 @@ def check_signatures(connection: Connection, own_id: str | None) -> list[Finding
     for db_id, events in _chains(connection):
         findings.extend(_check_chain(db_id, events, keys.get(db_id), is_own=db_id == own_id))
     own_key = keys.get(own_id) if own_id is not None else None
+    if own_id is not None and own_key is None:
+        # Creation and every upgrade to this schema record the key: none is left only by
+        # someone who removed it (with the signatures) to pass the file off as unsigned.
+        findings.append(
+            Finding(
+                "signature",
+                "db_identity records no author key, although this collarreader records one "
+                "when it creates or upgrades a database: the key (and the signatures) were "
+                "removed.",
+            )
+        )
     findings.extend(_check_anchors(connection, anchors(connection), own_key))
     return findings
 

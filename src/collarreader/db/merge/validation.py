@@ -151,6 +151,14 @@ def _describe_source(path: Path) -> _Source:
         counts["audit_events"] = int(tail[0])
         _check_columns(connection, path)
         public_key = connection.execute("SELECT public_key FROM db_identity").fetchone()[0]
+        if public_key is None:
+            # Creation and every upgrade to this schema record the key (see anchors).
+            raise _refuse(
+                path,
+                "it records no author key, although this collarreader records one when it "
+                "creates or upgrades a database: the key and the signatures were removed. "
+                "Ask the reader for their database again.",
+            )
         problems = _verify_rows(connection, str(db_id), public_key)
     if problems:
         shown = "; ".join(problems[:3])
