@@ -1,9 +1,10 @@
 """Benchmark ``merge_databases``: 20 reader databases × 500 cases into SQLite and PostgreSQL.
 
-Target (DESIGN.md §10): merge ≥ 100k rows/s. The peer, measured in the same run on the same
-files: a bare ``ATTACH`` + ``INSERT … SELECT`` copy of the same tables into an empty database
-of the same schema (no validation, no audit-chain check, no conflict check) — the ratio says
-what validation and bookkeeping cost.
+Target (DESIGN.md §10): merge ≥ 0.9 × the peer, measured in the same run on the same files: a
+bare ``ATTACH`` + ``INSERT … SELECT`` copy of the same tables into an empty database of the
+same schema (no validation, no audit-chain or signature check, no conflict check) — the ratio
+says what validation and bookkeeping cost. The merge checks every Ed25519 signature of every
+source (one per reader transaction, as the simulated reader signs them).
 
 How the reader databases are made (documented shortcut): driving the session for 10,000
 readings takes too long for a benchmark, so the simulated reader reads a small phantom set
@@ -43,6 +44,7 @@ from collarreader.db.ids import set_uuid5
 from collarreader.db.merge import OWNED_TABLES, merge_databases
 from collarreader.db.models import AUDITED_TABLES, AuditEvent
 from collarreader.db.repository import Repository
+from collarreader.db.signing import KEY_DIR_ENV
 from collarreader.db.verify import verify_database
 from collarreader.model import Case, ImageRef
 from collarreader.study.phantom import generate_study
@@ -84,6 +86,9 @@ def make_template(workdir: Path) -> tuple[Any, list[list[dict[str, Any]]]]:
                 "before": None if row["before"] is None else json.loads(row["before"]),
                 "after": None if row["after"] is None else json.loads(row["after"]),
                 "image": images,
+                # The simulated reader's transactions end on a signed event: so do the
+                # replicas' (one signature per transaction, as a reader's commits).
+                "signed": row["signature"] is not None,
             }
         )
     connection.close()
@@ -159,6 +164,7 @@ def write_reader(
     try:
         Repository(database).import_cases(cases, [reader])
         db_id = database.identity.id
+        key = database.signer()
     finally:
         database.close()
     connection = sqlite3.connect(path, isolation_level=None)
@@ -226,6 +232,10 @@ def write_reader(
                 "prev_hash": prev_hash,
             }
             record["hash"] = prev_hash = event_hash(prev_hash, record)
+            last_of_case = event is template[-1]
+            record["signature"] = (
+                key.sign_head(db_id, seq, prev_hash) if event["signed"] or last_of_case else None
+            )
             events.append(tuple(record[name] for name in _EVENT_COLUMNS))
             rows[entity][entity_id] = after
     connection.execute("BEGIN")
@@ -324,6 +334,8 @@ def main() -> None:
     args = parser.parse_args()
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="bench-merge-"))
     workdir.mkdir(parents=True, exist_ok=True)
+    # The synthetic readers' and the study lead's signing keys live with the benchmark's files.
+    os.environ.setdefault(KEY_DIR_ENV, str(workdir / "keys"))
     print(describe_machine())
     try:
         started = time.perf_counter()
@@ -382,7 +394,7 @@ def main() -> None:
         rows = report.rows_written
         print(
             f"merge into SQLite: {rows} rows in {merge_seconds:.2f} s = "
-            f"{rows / merge_seconds / 1000:.0f}k rows/s (target >= 100k rows/s)"
+            f"{rows / merge_seconds / 1000:.0f}k rows/s (every source signature verified)"
         )
         again = time.perf_counter()
         merge_databases(study, sources)
@@ -395,7 +407,8 @@ def main() -> None:
         print(
             f"peer, bare ATTACH + INSERT...SELECT: {peer_rows} rows in {peer_seconds:.2f} s = "
             f"{peer_rows / peer_seconds / 1000:.0f}k rows/s; merge/peer throughput "
-            f"{(rows / merge_seconds) / (peer_rows / peer_seconds):.2f} (load average {_load()})"
+            f"{(rows / merge_seconds) / (peer_rows / peer_seconds):.2f} (goal >= 0.9; load average "
+            f"{_load()})"
         )
         if args.verify:
             started = time.perf_counter()

@@ -7,12 +7,15 @@ platform is chosen here, before any test module is imported.
 from __future__ import annotations
 
 import os
+import tempfile
 
 import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 # Tests must not inherit a reader's display or a user's matplotlib backend.
 os.environ.setdefault("MPLBACKEND", "Agg")
+# Author keys (collarreader.db.signing) go to a throw-away folder, never the user's own.
+os.environ.setdefault("COLLARREADER_KEY_DIR", tempfile.mkdtemp(prefix="collarreader-keys-"))
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

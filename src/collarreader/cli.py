@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from collarreader import __version__
-from collarreader.errors import CollarReaderError
+from collarreader.errors import CollarReaderError, FileError
 from collarreader.model import ProgressCallback
 
 # Defaults repeated here so that `--help` does not import the heavy core modules;
@@ -110,16 +110,66 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_paths(args: argparse.Namespace) -> None:
+    """A folder where a file is expected, or a file where a folder is: a clear error first.
+
+    Checked before any work starts, so nothing is left behind.
+    """
+    files = {
+        "key": "--key (the key file)",
+        "csv": "the CSV file",
+        "manifest": "--manifest (the manifest CSV)",
+        "truth": "--truth (truth.json)",
+        "against": "--against (the receipt file)",
+    }
+    if getattr(args, "command", None) in ("export", "merge"):
+        files["out"] = "--out (the file to write)"
+        files["target"] = "the study database"
+    for name, what in files.items():
+        value = getattr(args, name, None)
+        if isinstance(value, (str, Path)) and "://" not in str(value) and Path(value).is_dir():
+            raise FileError(value, f"is a folder, but {what} must be a file.", "Give a file.")
+    folders = {
+        "agreement": ("out", "--out names the folder for the report"),
+        "prepare": ("out", "--out names the folder of the reading set"),
+        "phantom": ("outdir", "OUTDIR names the folder of the synthetic study"),
+    }
+    command = getattr(args, "command", None)
+    if command in folders:
+        name, what = folders[command]
+        folder = Path(getattr(args, name))
+        if folder.exists() and not folder.is_dir():
+            raise FileError(folder, f"is a file, but {what}.", "Give a folder.")
+
+
 def _cmd_verify(args: argparse.Namespace) -> int:
+    from collarreader.db.receipts import database_receipt, read_receipt, verify_against
     from collarreader.db.verify import verify_database
 
+    receipt = read_receipt(args.against) if args.against else None
     findings = verify_database(args.db)
+    if receipt is not None:
+        findings.extend(verify_against(args.db, receipt))
+    if args.json:
+        result = {
+            "database": str(args.db),
+            "ok": not findings,
+            "findings": [finding.as_dict() for finding in findings],
+        }
+        print(json.dumps(result, indent=2, ensure_ascii=False))
+        return 1 if findings else 0
     for finding in findings:
         print(finding)
     if findings:
         print(f"{args.db}: {len(findings)} finding(s)", file=sys.stderr)
         return 1
-    print(f"{args.db}: OK (integrity, schema version, audit chain, rows match their audit)")
+    if args.receipt:
+        print(database_receipt(args.db))
+        return 0
+    checked = "integrity, schema version, audit chain, signatures, rows match their audit"
+    if receipt is not None:
+        checked += f", holds event {receipt.seq} of {receipt.db_id} as the receipt says"
+    print(f"{args.db}: OK ({checked})")
     return 0
 
 
@@ -460,10 +510,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser(
         "verify",
-        help="check a database: integrity, schema version, audit chain, rows against audit",
+        help="check a database: integrity, schema version, audit chain, signatures, merge "
+        "anchors, rows against audit",
         description="Check a reader or study database. Exits non-zero on any finding.",
     )
     p.add_argument("db", help="SQLite file or SQLAlchemy URL")
+    p.add_argument("--json", action="store_true", help="print the findings as JSON (for a monitor)")
+    p.add_argument(
+        "--receipt",
+        action="store_true",
+        help="after a clean check, print a receipt of the database's signed head (send it "
+        "with the file; the study lead checks it later with --against)",
+    )
+    p.add_argument(
+        "--against",
+        metavar="RECEIPT",
+        help="also check the database still holds the head a receipt file vouches for",
+    )
     p.set_defaults(handler=_cmd_verify)
 
     p = commands.add_parser(
@@ -688,6 +751,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        _check_paths(args)
         return int(args.handler(args))
     except CollarReaderError as error:
         print(f"{error_prefix(args)}: {error}", file=sys.stderr)

@@ -96,3 +96,11 @@ class InteropError(CollarReaderError):
 
 class PullError(CollarReaderError):
     """Images could not be retrieved from a PACS (DICOMweb); the message names the row."""
+
+
+class AuthorKeyError(CollarReaderError):
+    """An author's signing key is missing, damaged, misplaced or readable by others."""
+
+
+class ReceiptError(CollarReaderError):
+    """A verification receipt is malformed or does not match the database it is checked on."""

@@ -254,6 +254,8 @@ class DatabaseIdentity:
     created_at: str
     app_version: str
     schema_revision: str
+    public_key: str | None = None
+    """The author's Ed25519 public key (hex); None in a database not yet signed."""
 
 
 TIDY_COLUMNS: tuple[str, ...] = (

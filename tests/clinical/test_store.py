@@ -117,32 +117,15 @@ def test_clinical_tables_are_migrated_audited_and_match_the_models(study: Databa
             MigrationContext.configure(connection, opts={"compare_type": True}), Base.metadata
         )
     assert diff == []
-    assert study.identity.schema_revision == HEAD_REVISION == "0003_clinical"
+    assert study.identity.schema_revision == HEAD_REVISION
     assert_verifies(study)
 
 
 def test_a_0002_study_database_is_upgraded_with_empty_clinical_tables(tmp_path: Path) -> None:
-    from collarreader.db.engine import database_url, make_engine, run_migrations
-    from collarreader.db.transaction import Transaction
+    from tests.db.conftest import make_old_database
 
     path = tmp_path / "old-study.sqlite"
-    engine = make_engine(database_url(path)[0])
-    db_id = str(uuid.uuid4())
-    with engine.connect() as plain, plain.begin():
-        run_migrations(plain, "0002_merge_log")
-        Transaction(
-            plain, db_id=db_id, actor="study-lead", at="2024-01-01T00:00:00.000000Z"
-        ).insert(
-            "db_identity",
-            {
-                "id": db_id,
-                "role": "study",
-                "created_at": "2024-01-01T00:00:00.000000Z",
-                "app_version": "0.1.0",
-                "schema_revision": "0002_merge_log",
-            },
-        )
-    engine.dispose()
+    make_old_database(path, "0002_merge_log", reader_id=None, role="study")
     database = open_study_database(path)
     try:
         assert database.backup_path is not None

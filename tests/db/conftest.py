@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
 
 from collarreader.db.engine import Database, open_database
@@ -171,3 +171,61 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
         yield chosen
     finally:
         chosen.drop_all()
+
+
+# ------------------------------------------------------------------------------ old databases
+
+
+def make_old_database(
+    path: Path, revision: str, reader_id: str | None = "A", role: str = "reader"
+) -> str:
+    """A database as a collarreader at ``revision`` wrote it: unsigned, no public key.
+
+    The identity row and its one audit event are written with plain SQL and hashed with the
+    project's own functions over the columns that revision had (no ``public_key``).
+    """
+    from collarreader.db.audit import GENESIS, canonical_json, event_hash
+    from collarreader.db.engine import database_url, make_engine, run_migrations
+
+    url, _ = database_url(path)
+    engine = make_engine(url)
+    db_id = str(uuid.uuid4())
+    at = "2024-01-01T00:00:00.000000Z"
+    state = {
+        "id": db_id,
+        "role": role,
+        "reader_id": reader_id,
+        "set_uuid": None,
+        "protocol_name": None,
+        "protocol_version": None,
+        "protocol_sha256": None,
+        "created_at": at,
+        "app_version": "0.0.1",
+        "schema_revision": revision,
+    }
+    event: dict[str, Any] = {
+        "id": str(uuid.uuid4()),
+        "db_id": db_id,
+        "seq": 1,
+        "actor": reader_id or "study-lead",
+        "at": at,
+        "entity": "db_identity",
+        "entity_id": db_id,
+        "action": "create",
+        "before": None,
+        "after": canonical_json(state),
+        "reason": None,
+        "prev_hash": GENESIS,
+    }
+    event["hash"] = event_hash(GENESIS, event)
+    with engine.connect() as plain:
+        connection = plain.execution_options(collar_begin="IMMEDIATE")
+        with connection.begin():
+            run_migrations(connection, revision)
+            for table, values in (("db_identity", state), ("audit_events", event)):
+                names = ", ".join(values)
+                marks = ", ".join(f":{name}" for name in values)
+                sql = f"INSERT INTO {table} ({names}) VALUES ({marks})"  # noqa: S608
+                connection.execute(text(sql), values)
+    engine.dispose()
+    return db_id

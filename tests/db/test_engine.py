@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sqlite3
-import uuid
 from pathlib import Path
 
 import pytest
@@ -12,18 +11,16 @@ from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import text
+from tests.db.conftest import make_old_database
 
 from collarreader.db.engine import (
     HEAD_REVISION,
     REVISIONS,
     Database,
     database_url,
-    make_engine,
     open_database,
-    run_migrations,
 )
 from collarreader.db.models import Base
-from collarreader.db.transaction import Transaction
 from collarreader.db.verify import verify_database
 from collarreader.errors import DatabaseError
 from collarreader.protocol import Protocol
@@ -118,27 +115,7 @@ def test_newer_schema_revision_is_refused(database: Database, db_path: Path) -> 
 
 def test_old_revision_is_backed_up_then_upgraded(tmp_path: Path) -> None:
     path = tmp_path / "old.sqlite"
-    url, _ = database_url(path)
-    engine = make_engine(url)
-    db_id = str(uuid.uuid4())
-    with engine.connect() as plain:
-        connection = plain.execution_options(collar_begin="IMMEDIATE")
-        with connection.begin():
-            run_migrations(connection, REVISIONS[0])
-            Transaction(
-                connection, db_id=db_id, actor="A", at="2024-01-01T00:00:00.000000Z"
-            ).insert(
-                "db_identity",
-                {
-                    "id": db_id,
-                    "role": "reader",
-                    "reader_id": "A",
-                    "created_at": "2024-01-01T00:00:00.000000Z",
-                    "app_version": "0.0.1",
-                    "schema_revision": REVISIONS[0],
-                },
-            )
-    engine.dispose()
+    make_old_database(path, REVISIONS[0])
     with pytest.raises(DatabaseError, match="older than"):
         open_database(path, upgrade=False)
 

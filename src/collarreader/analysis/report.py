@@ -50,6 +50,7 @@ from collarreader.analysis.report_reliability import (
 )
 from collarreader.analysis.tables import AgreementResult
 from collarreader.analysis.tidy import analysed_fields
+from collarreader.db.export import spreadsheet_safe
 from collarreader.errors import AnalysisError
 from collarreader.protocol import Field, Level, Protocol
 
@@ -813,15 +814,25 @@ def write_report(
         )
     extras = _check_extra(extra_sections)
     folder = Path(out_dir)
+    if folder.exists() and not folder.is_dir():
+        raise AnalysisError(
+            f"{folder}: is a file, but --out names the folder for report.html and its CSV "
+            "tables. Give a folder name."
+        )
+    tables = {
+        "agreement_inter.csv": result.inter,
+        "agreement_intra.csv": result.intra,
+        "bland_altman.csv": result.bland_altman,
+        "disagreements.csv": result.disagreements,
+        "measurement_error.csv": result.measurement_error,
+    }
+    if longitudinal is not None:
+        tables["longitudinal.csv"] = longitudinal
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        result.inter.to_csv(folder / "agreement_inter.csv", index=False)
-        result.intra.to_csv(folder / "agreement_intra.csv", index=False)
-        result.bland_altman.to_csv(folder / "bland_altman.csv", index=False)
-        result.disagreements.to_csv(folder / "disagreements.csv", index=False)
-        result.measurement_error.to_csv(folder / "measurement_error.csv", index=False)
-        if longitudinal is not None:
-            longitudinal.to_csv(folder / "longitudinal.csv", index=False)
+        for name, frame in tables.items():
+            # Cells a spreadsheet would run become inert text (OWASP); numbers stay numbers.
+            spreadsheet_safe(frame).to_csv(folder / name, index=False)
     except OSError as error:
         raise AnalysisError(
             f"{folder}: cannot write the report tables ({error.strerror or error}). Choose a "

@@ -26,7 +26,7 @@ from collarreader.analysis.report import write_report
 from collarreader.analysis.tables import agreement_tables
 from collarreader.analysis.unblind import unblind
 from collarreader.db.engine import Database, open_database
-from collarreader.db.export import tidy_frame
+from collarreader.db.export import spreadsheet_safe, tidy_frame
 from collarreader.errors import AnalysisError, ProtocolError
 from collarreader.model import DatabaseRole, ProgressCallback
 from collarreader.protocol import Protocol, load_protocol
@@ -204,24 +204,45 @@ def write_study_export(
     are written to a temporary name and renamed, so a failure never leaves a half-written
     export. Returns the paths written.
     """
+    target = Path(out)
+    if target.is_dir():
+        message = (
+            f"{target}: is a folder, but --out names the file to write. Give a file name, e.g. "
+            f"{target / ('study.' + (fmt or 'csv'))}."
+        )
+        raise AnalysisError(message)
     fmt = export_format(out, fmt)
     tables = study_tables(db, key=key, protocol=protocol)
-    target = Path(out)
     target.parent.mkdir(parents=True, exist_ok=True)
-    sheets = tables.sheets()
+    # Every cell a spreadsheet would run becomes inert text (OWASP); numbers stay numbers.
+    sheets = {name: spreadsheet_safe(frame) for name, frame in tables.sheets().items()}
     if fmt == "xlsx":
         temporary = target.with_name(f".{target.name}.partial")
-        with pd.ExcelWriter(temporary, engine="openpyxl") as writer:
-            for name, frame in sheets.items():
-                frame.to_excel(writer, sheet_name=name[:31], index=False)
-        temporary.replace(target)
+        try:
+            with pd.ExcelWriter(temporary, engine="openpyxl") as writer:
+                for name, frame in sheets.items():
+                    frame.to_excel(writer, sheet_name=name[:31], index=False)
+            temporary.replace(target)
+        finally:
+            temporary.unlink(missing_ok=True)
         return [target]
+    paths = {
+        name: target if name == "values" else target.with_name(f"{target.stem}_{name}.csv")
+        for name in sheets
+    }
+    for path in paths.values():
+        if path.is_dir():
+            message = f"{path}: is a folder, but the export writes this table there. Move it."
+            raise AnalysisError(message)
     written = []
     for name, frame in sheets.items():
-        path = target if name == "values" else target.with_name(f"{target.stem}_{name}.csv")
+        path = paths[name]
         temporary = path.with_name(f".{path.name}.partial")
-        frame.to_csv(temporary, index=False)
-        temporary.replace(path)
+        try:
+            frame.to_csv(temporary, index=False)
+            temporary.replace(path)
+        finally:
+            temporary.unlink(missing_ok=True)
         written.append(path)
     return written
 

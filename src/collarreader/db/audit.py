@@ -15,6 +15,11 @@ Canonical JSON
     shortest text that reads back to the same double, e.g. ``0.1``, ``1e-07``, ``2.0``);
     integers without a decimal point; NaN and infinity are refused. See :func:`canonical_json`.
 
+Columns added later
+    A column added to an audited table by a later schema revision (``db_identity.public_key``,
+    revision 0005) is absent from the states written before it. An absent column equals
+    ``null`` when states are compared (:func:`same_state`).
+
 Stored event
     ``before`` and ``after`` hold the canonical JSON *text* of the row state before and after
     the change, or NULL (``before`` for a create, ``after`` for a delete).
@@ -118,3 +123,15 @@ def row_state(table: Table, values: Mapping[Any, Any]) -> dict[str, Any]:
         value = values.get(name)
         state[name] = None if value is None else convert(value)
     return state
+
+
+def same_state(first: Mapping[str, Any] | None, second: Mapping[str, Any] | None) -> bool:
+    """Whether two row states are equal, a column absent from one of them counting as null.
+
+    See "Columns added later" in the module docstring.
+    """
+    if first is None or second is None:
+        return first is second
+    if first == second:
+        return True
+    return all(first.get(key) == second.get(key) for key in set(first) | set(second))

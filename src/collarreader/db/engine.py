@@ -31,11 +31,17 @@ from sqlalchemy.engine import URL, make_url
 
 from collarreader import __version__
 from collarreader.db.models import DbIdentity
+from collarreader.db.signing import AuthorKey, author_key, fingerprint
 from collarreader.db.transaction import Transaction
-from collarreader.errors import DatabaseError
+from collarreader.errors import AuthorKeyError, DatabaseError
 from collarreader.model import DatabaseIdentity, DatabaseRole, utc_now_iso
 
-REVISIONS: tuple[str, ...] = ("0001_initial", "0002_merge_log", "0003_clinical")
+REVISIONS: tuple[str, ...] = (
+    "0001_initial",
+    "0002_merge_log",
+    "0003_clinical",
+    "0005_signatures",
+)
 """Every schema revision, oldest first (the Alembic scripts in ``migrations/versions``)."""
 
 HEAD_REVISION = REVISIONS[-1]
@@ -103,6 +109,28 @@ class Database:
         """A connection inside a read transaction (one consistent snapshot)."""
         with self.engine.connect() as connection, connection.begin():
             yield connection
+
+    def signer(self) -> AuthorKey:
+        """The author's key for writing: the reader's, or the study lead's for a study database.
+
+        Raises
+        ------
+        AuthorKeyError
+            When this user's key for the author is not the key the database records (the
+            database was made by another user or on another computer).
+        """
+        author = self.identity.reader_id or STUDY_LEAD
+        key = author_key(author)
+        recorded = self.identity.public_key
+        if recorded is not None and recorded != key.public_key:
+            message = (
+                f"{self.label}: signed by key {fingerprint(recorded)} of {author!r}, but this "
+                f"user's key for {author!r} is {key.fingerprint} ({key.path}). Work on it "
+                "with the user account and computer that made it (or restore that key); "
+                "writing here would leave events the database's author did not sign."
+            )
+            raise AuthorKeyError(message)
+        return key
 
     def close(self) -> None:
         """Close every pooled connection (SQLite then folds the WAL back into the file)."""
@@ -230,6 +258,7 @@ def read_identity(connection: Connection) -> DatabaseIdentity | None:
         created_at=row["created_at"],
         app_version=row["app_version"],
         schema_revision=row["schema_revision"],
+        public_key=row["public_key"],
     )
 
 
@@ -403,6 +432,9 @@ def _open(
             identity = found
             if identity.schema_revision != HEAD_REVISION:
                 actor = identity.reader_id or STUDY_LEAD
+                # Events before this upgrade stay unsigned; this first signed transaction
+                # records the author's key and vouches for them (collarreader.db.signing).
+                key = author_key(actor) if identity.public_key is None else None
                 tx = Transaction(
                     connection,
                     db_id=identity.id,
@@ -410,18 +442,36 @@ def _open(
                     at=utc_now_iso(),
                     reason=f"schema upgrade from {identity.schema_revision}",
                     lock_identity=path is None,
+                    signer=key,
                 )
-                tx.update(
-                    "db_identity",
-                    identity.id,
-                    {"schema_revision": HEAD_REVISION, "app_version": __version__},
-                    action="upgrade",
-                )
+                changes = {"schema_revision": HEAD_REVISION, "app_version": __version__}
+                if key is not None:
+                    changes["public_key"] = key.public_key
+                tx.update("db_identity", identity.id, changes, action="upgrade")
+                tx.seal()
+                if key is not None:
+                    _sign_old_anchors(connection, key)
                 identity = read_identity(connection) or identity
     _check_identity(
         label, identity, role=role, reader_id=reader_id, set_uuid=set_uuid, protocol=protocol
     )
     return Database(engine, url, path, identity, backup_path)
+
+
+def _sign_old_anchors(connection: Connection, key: AuthorKey) -> None:
+    """Sign the merge-log heads recorded before signatures existed (revision 0005).
+
+    The study lead who upgrades vouches for the merges the study database holds at that
+    moment, as every later merge does for its own head (:mod:`collarreader.db.anchors`).
+    """
+    rows = connection.execute(
+        text("SELECT id, source_db_id, last_seq, last_hash FROM merge_log WHERE signature IS NULL")
+    ).all()
+    for row_id, db_id, last_seq, last_hash in rows:
+        connection.execute(
+            text("UPDATE merge_log SET signature = :sig WHERE id = :id"),
+            {"sig": key.sign_head(str(db_id), int(last_seq), str(last_hash)), "id": row_id},
+        )
 
 
 def _check_identity(
@@ -478,12 +528,14 @@ def _create(
             run_migrations(connection)
             db_id = str(uuid.uuid4())
             at = utc_now_iso()
+            key = author_key(reader_id or STUDY_LEAD)
             tx = Transaction(
                 connection,
                 db_id=db_id,
                 actor=reader_id or STUDY_LEAD,
                 at=at,
                 lock_identity=False,
+                signer=key,
             )
             tx.insert(
                 "db_identity",
@@ -498,8 +550,10 @@ def _create(
                     "created_at": at,
                     "app_version": __version__,
                     "schema_revision": HEAD_REVISION,
+                    "public_key": key.public_key,
                 },
             )
+            tx.seal()
             identity = read_identity(connection)
     if identity is None:  # pragma: no cover - the row was written just above
         message = "The new database has no identity row."

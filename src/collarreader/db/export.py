@@ -168,6 +168,56 @@ def tidy_frame(database: Database, *, protocol: Protocol | None = None) -> pd.Da
     return frame
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+"""First characters that make a spreadsheet cell a formula (OWASP, "CSV Injection")."""
+
+
+def safe_cell(value: Any) -> Any:
+    """A cell value a spreadsheet will not run: text starting like a formula gets a ``'``.
+
+    Numbers (and text that is a plain number, such as ``-1.5``) stay as they are, so they
+    stay numbers in the spreadsheet; every other text starting with ``=``, ``+``, ``-``,
+    ``@``, a tab or a carriage return is prefixed with a single quote (OWASP's advice), which
+    makes it inert text, e.g. ``'=HYPERLINK(…)``.
+    """
+    if not isinstance(value, str) or not value.startswith(FORMULA_STARTS):
+        return value
+    try:
+        float(value)
+    except ValueError:
+        return "'" + value
+    return value
+
+
+def spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``frame`` whose text cells and column names pass :func:`safe_cell`.
+
+    Every CSV and XLSX table collarreader writes goes through this function.
+    """
+    result = frame.copy()
+    for column in result.columns:
+        series = result[column]
+        if isinstance(series.dtype, pd.CategoricalDtype):
+            series = series.astype(object)
+        if series.dtype == object or pd.api.types.is_string_dtype(series.dtype):
+            result[column] = series.map(safe_cell)
+    result.columns = [safe_cell(name) for name in result.columns]
+    return result
+
+
+def check_output_file(target: Path, what: str = "--out") -> None:
+    """Refuse a folder (or a missing folder) where an output file is expected."""
+    if target.is_dir():
+        message = (
+            f"{target}: is a folder, but {what} names the file to write. Give a file name, "
+            f"e.g. {target / 'export.csv'}."
+        )
+        raise DatabaseError(message)
+    if not target.parent.is_dir():
+        message = f"{target}: the folder {target.parent} does not exist. Create it first."
+        raise DatabaseError(message)
+
+
 def write_tidy(frame: pd.DataFrame, out: str | Path, *, fmt: str = "csv") -> Path:
     """Write a tidy frame (atomically: a temporary file, then a rename).
 
@@ -182,16 +232,14 @@ def write_tidy(frame: pd.DataFrame, out: str | Path, *, fmt: str = "csv") -> Pat
         message = f"--format {fmt}: not supported by this export; choose csv."
         raise DatabaseError(message)
     target = Path(out)
-    if not target.parent.is_dir():
-        message = f"{target}: the folder {target.parent} does not exist. Create it first."
-        raise DatabaseError(message)
+    check_output_file(target)
     table = frame.copy()
     if "submitted" in table.columns:
         table["submitted"] = table["submitted"].map({True: "true", False: "false"})
     handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
     try:
         with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
-            table.to_csv(stream, index=False, lineterminator="\n")
+            spreadsheet_safe(table).to_csv(stream, index=False, lineterminator="\n")
         Path(temporary).replace(target)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

@@ -56,6 +56,8 @@ class DbIdentity(Base):
     created_at: Mapped[str] = mapped_column(String(TS_LEN))
     app_version: Mapped[str] = mapped_column(String(32))
     schema_revision: Mapped[str] = mapped_column(String(32))
+    # Revision 0005: the author's Ed25519 public key, hex (collarreader.db.signing).
+    public_key: Mapped[str | None] = mapped_column(String(64))
 
 
 class Reader(Base):
@@ -214,6 +216,9 @@ class AuditEvent(Base):
     reason: Mapped[str | None] = mapped_column(Text)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+    # Revision 0005: the author's signature of the chain head, on the last event of each
+    # transaction (not hashed: it signs the hash).
+    signature: Mapped[str | None] = mapped_column(String(128))
 
 
 class MergeLogRow(Base):
@@ -231,6 +236,20 @@ class MergeLogRow(Base):
     last_hash: Mapped[str] = mapped_column(String(64))
     merged_at: Mapped[str] = mapped_column(String(TS_LEN))
     merged_by: Mapped[str] = mapped_column(String(64))
+    # Revision 0005: the source's public key, and the study lead's signature of the anchor.
+    public_key: Mapped[str | None] = mapped_column(String(64))
+    signature: Mapped[str | None] = mapped_column(String(128))
+
+
+class ReaderKeyRow(Base):
+    """A reader's public key, pinned by a study database at the reader's first merge (0005)."""
+
+    __tablename__ = "reader_keys"
+
+    reader_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    public_key: Mapped[str] = mapped_column(String(64))
+    first_db_id: Mapped[str] = mapped_column(String(UUID_LEN))
+    pinned_at: Mapped[str] = mapped_column(String(TS_LEN))
 
 
 AUDITED_TABLES: dict[str, Table] = {

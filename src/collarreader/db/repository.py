@@ -94,15 +94,19 @@ class Repository:
         ----------
         reason : stored with every audit event of the transaction
         """
+        signer = self.database.signer()
         with self.database.write() as connection:
-            yield Transaction(
+            tx = Transaction(
                 connection,
                 db_id=self.identity.id,
                 actor=self.actor,
                 at=self.now(),
                 reason=reason,
                 lock_identity=not self.database.is_sqlite,
+                signer=signer,
             )
+            yield tx
+            tx.seal()
 
     def _require_set_uuid(self) -> str:
         set_uuid = self.identity.set_uuid

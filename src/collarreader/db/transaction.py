@@ -3,7 +3,8 @@
 :class:`Transaction` is the only writer of audited tables. It works on SQLAlchemy Core
 statements (a gesture must commit in well under 2 ms) and records each change as a
 :class:`Change` (table, id, state before, state after) so that a session command can later
-restore exactly what it changed.
+restore exactly what it changed. :meth:`Transaction.seal` signs the chain head the
+transaction leaves (:mod:`collarreader.db.signing`); callers seal just before committing.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import functools
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     Connection,
@@ -32,6 +33,9 @@ from sqlalchemy import (
 from collarreader.db.audit import GENESIS, canonical_json, event_hash, row_state
 from collarreader.db.models import AUDITED_TABLES, AuditEvent, DbIdentity
 from collarreader.errors import DatabaseError
+
+if TYPE_CHECKING:
+    from collarreader.db.signing import AuthorKey
 
 _AUDIT: Table = AuditEvent.__table__  # type: ignore[assignment]
 _IDENTITY: Table = DbIdentity.__table__  # type: ignore[assignment]
@@ -74,6 +78,9 @@ _TAIL = (
     .limit(1)
 )
 _LOCK_IDENTITY = select(_IDENTITY.c.id).with_for_update()
+_SIGN_EVENT = (
+    update(_AUDIT).where(_AUDIT.c.id == bindparam("w_id")).values(signature=bindparam("v_sig"))
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +114,8 @@ class Transaction:
     reason : stored with every event (e.g. a reopen reason, ``"undo: …"``)
     lock_identity : take a row lock on ``db_identity`` before extending the chain
         (PostgreSQL; SQLite serialises writers with ``BEGIN IMMEDIATE``)
+    signer : the database author's key; :meth:`seal` signs the new chain head with it
+        (None: the events stay unsigned, as in a database made before signatures)
     """
 
     def __init__(
@@ -118,6 +127,7 @@ class Transaction:
         at: str,
         reason: str | None = None,
         lock_identity: bool = False,
+        signer: AuthorKey | None = None,
     ) -> None:
         self.connection = connection
         self.db_id = db_id
@@ -127,6 +137,8 @@ class Transaction:
         self.changes: list[Change] = []
         self._lock_identity = lock_identity
         self._tail: tuple[int, str] | None = None
+        self._signer = signer
+        self._last_event_id: str | None = None
 
     # ---- reading
     def get(self, entity: str, entity_id: str) -> dict[str, Any] | None:
@@ -223,6 +235,21 @@ class Transaction:
             self.update(entity, entity_id, state, action=action, before=current)
 
     # ---- the chain
+    def seal(self) -> str | None:
+        """Sign the chain head this transaction leaves; return the signature (hex).
+
+        Call it last, just before the commit: the signature goes on the transaction's last
+        event and vouches for every event up to it. Nothing happens when the transaction wrote
+        no event or has no signer.
+        """
+        if self._signer is None or self._last_event_id is None or self._tail is None:
+            return None
+        seq, head = self._tail
+        signature = self._signer.sign_head(self.db_id, seq, head)
+        self.connection.execute(_SIGN_EVENT, {"w_id": self._last_event_id, "v_sig": signature})
+        self._last_event_id = None
+        return signature
+
     def _next_link(self) -> tuple[int, str]:
         if self._tail is None:
             if self._lock_identity:
@@ -259,4 +286,5 @@ class Transaction:
         event["hash"] = event_hash(prev_hash, event)
         self.connection.execute(_INSERT_EVENT, event)
         self._tail = (seq + 1, event["hash"])
+        self._last_event_id = event["id"]
         self.changes.append(Change(entity, entity_id, before, after))

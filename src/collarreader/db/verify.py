@@ -8,7 +8,9 @@ Checks, in order (each problem is one :class:`Finding`):
 3. the audit chain of every database that wrote events (``db_id``): ``seq`` runs 1, 2, 3 … with
    no gap, each ``prev_hash`` is the previous event's ``hash``, and every ``hash`` recomputes
    (:func:`collarreader.db.audit.event_hash`);
-4. replay: for every row an audit event names, the events of each database that changed it
+4. signatures and anchors (:mod:`collarreader.db.anchors`): every chain against its author's
+   key, and a study database's merged chains against the heads its merges recorded;
+5. replay: for every row an audit event names, the events of each database that changed it
    must link in ``seq`` order (each ``before`` equals that database's previous ``after``), and
    the last ``after`` — in the order ``at``, then ``db_id``, then ``seq`` when several
    databases changed the row (rows every reader database of a set shares: readers, cases,
@@ -36,6 +38,7 @@ import json
 import sqlite3
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from pathlib import Path
@@ -58,7 +61,8 @@ from sqlalchemy import (
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.pool import NullPool
 
-from collarreader.db.audit import GENESIS, HASHED_FIELDS, row_state
+from collarreader.db.anchors import check_signatures
+from collarreader.db.audit import GENESIS, HASHED_FIELDS, row_state, same_state
 from collarreader.db.engine import (
     HEAD_REVISION,
     current_revision,
@@ -66,6 +70,7 @@ from collarreader.db.engine import (
     make_engine,
     restore_advice,
 )
+from collarreader.db.findings import Finding
 from collarreader.db.models import AUDITED_TABLES, AuditEvent, DbIdentity
 from collarreader.errors import DatabaseError
 
@@ -100,26 +105,6 @@ def _make_encode() -> Callable[[Any], str]:
 _encode = _make_encode()
 
 
-@dataclass(frozen=True, slots=True)
-class Finding:
-    """One thing wrong with a database.
-
-    Attributes
-    ----------
-    check : ``integrity``, ``foreign_key``, ``schema``, ``identity``, ``chain`` or ``replay``
-    message : what is wrong, as a sentence naming the row or event
-    entity, entity_id : the table and row concerned, when one is
-    """
-
-    check: str
-    message: str
-    entity: str | None = None
-    entity_id: str | None = None
-
-    def __str__(self) -> str:
-        return f"[{self.check}] {self.message}"
-
-
 def verify_database(path_or_url: str | Path) -> list[Finding]:
     """Check a database without changing it; return its findings (empty: it verifies).
 
@@ -133,14 +118,26 @@ def verify_database(path_or_url: str | Path) -> list[Finding]:
     DatabaseError
         When the path does not exist or is no database at all (nothing can be checked).
     """
+    with read_only(path_or_url) as (connection, is_sqlite):
+        return _verify(connection, is_sqlite=is_sqlite)
+
+
+@contextmanager
+def read_only(path_or_url: str | Path) -> Iterator[tuple[Connection, bool]]:
+    """A connection in one read transaction that cannot write (SQLite ``mode=ro``).
+
+    Yields the connection and whether it is SQLite; database errors become ``DatabaseError``
+    naming the database.
+    """
     url, path = database_url(path_or_url)
     if path is not None and not path.is_file():
-        message = f"{path}: no such database file. Check the path."
+        kind = "a folder, not a database file" if path.is_dir() else "no such database file"
+        message = f"{path}: {kind}. Check the path."
         raise DatabaseError(message)
     engine = make_engine(url) if path is None else _read_only_engine(path)
     try:
         with engine.connect() as connection, connection.begin():
-            return _verify(connection, is_sqlite=path is not None)
+            yield connection, path is not None
     except (sa_exc.DBAPIError, sqlite3.Error) as error:
         # The streamed scans use the driver's cursor on SQLite: its errors arrive unwrapped.
         reason = error.orig if isinstance(error, sa_exc.DBAPIError) else error
@@ -215,6 +212,7 @@ def _verify(connection: Connection, *, is_sqlite: bool) -> list[Finding]:
         )
     own_id = str(identities[0].id) if len(identities) == 1 else None
     findings.extend(_check_chains(connection))
+    findings.extend(check_signatures(connection, own_id))
     findings.extend(_check_replay(connection, own_id))
     return findings
 
@@ -463,7 +461,7 @@ def _same_state(first: str | None, second: str | None) -> bool:
     # compared parsed (a float written by another build, another key order).
     if first == second:
         return True
-    return _load_state(first) == _load_state(second)
+    return same_state(_load_state(first), _load_state(second))
 
 
 def _sort_key(value: Any) -> tuple[int, Any]:
@@ -668,11 +666,11 @@ def _compare(
     typed = connection.execute(select(table).where(table.c.id == row_id)).first()
     state = row_state(table, typed._mapping) if typed is not None else {}
     expected_state = _load_state(claimed) or {}
-    if expected_state == state:
-        return
     columns = sorted(
         key for key in set(state) | set(expected_state) if state.get(key) != expected_state.get(key)
     )
+    if not columns:  # equal, a column added by a later revision counting as null
+        return
     problems.add(
         Finding(
             "replay",
