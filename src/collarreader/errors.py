@@ -84,3 +84,7 @@ class AnalysisError(CollarReaderError):
 
 class ClinicalDataError(CollarReaderError):
     """Oxford scores or adverse events are invalid; the message names row and column."""
+
+
+class RegistrationError(CollarReaderError):
+    """Two films cannot be registered on their implant (no metal, too little overlap, …)."""
