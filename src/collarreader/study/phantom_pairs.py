@@ -71,10 +71,16 @@ def render_pair(
     monochrome1: bool = False,
     rows: int | None = None,
     cols: int | None = None,
+    bone_marker_uv_mm: tuple[float, float] | None = None,
+    subsidence_mm: float = 0.0,
 ) -> FilmPair:
     """Render a 6 m film and a 12 m film of one phantom implant (see the module docstring).
 
-    ``image`` picks the phantom's first patient's 6 m AP (0) or LAT (1) scene.
+    ``image`` picks the phantom's first patient's 6 m AP (0) or LAT (1) scene; ``rows`` and
+    ``cols`` render it on a finer detector of that size (same field of view).
+    ``bone_marker_uv_mm`` puts a 25 mm steel sphere fixed to the bone at that point of the
+    6 m implant frame; ``subsidence_mm`` sinks the implant into the bone by that much before
+    the 12 m film (the sphere moves by it along +u in the implant frame).
     """
     plans = plan_study(patients=1, seed=seed, small=True)
     fixed = plans[image].scene
@@ -109,6 +115,11 @@ def render_pair(
         if fixed.ball_uv_mm is None
         else (fixed.ball_uv_mm[0] + 30.0, fixed.ball_uv_mm[1]),
     )
+    if bone_marker_uv_mm is not None:
+        fixed = replace(fixed, ball_uv_mm=bone_marker_uv_mm)
+        moving = replace(
+            moving, ball_uv_mm=(bone_marker_uv_mm[0] + subsidence_mm, bone_marker_uv_mm[1])
+        )
     fixed_px = render_pixels(fixed, np.random.default_rng([seed, 6]))
     moving_px = render_pixels(moving, np.random.default_rng([seed, 12])).astype(np.float64)
     # Another detector calibration: a different gain and offset of the stored values.
