@@ -115,7 +115,13 @@ __all__ = [
 SHARED_TABLES: tuple[str, ...] = ("readers", "cases", "images")
 """Reading-set rows every reader database of a set holds alike, parents first."""
 
-OWNED_TABLES: tuple[str, ...] = ("readings", "calibrations", "annotations", "scores")
+OWNED_TABLES: tuple[str, ...] = (
+    "readings",
+    "calibrations",
+    "annotations",
+    "scores",
+    "registrations",
+)
 """Rows one reader's chain writes, parents first (foreign keys point backwards)."""
 
 _TABLE_ORDER = (*SHARED_TABLES, *OWNED_TABLES)

@@ -187,6 +187,36 @@ class ScoreRow(Base):
     updated_at: Mapped[str] = mapped_column(String(TS_LEN))
 
 
+class RegistrationRow(Base):
+    """A stored registration of a later film onto an earlier film of one view (revision 0007).
+
+    Derived data kept with the reading so that any later look (anatomy-linked hanging,
+    flicker, difference) is the same. ``matrix`` is the 2 × 3 pixel matrix mapping a moving
+    (``moving_image_id``) pixel (x, y, 1) to the fixed (``fixed_image_id``) pixel (x, y);
+    ``residual`` and ``overlap`` are those of
+    :class:`collarreader.measure.registration.Registration`; ``software_version`` is the
+    collarreader version that computed it.
+    """
+
+    __tablename__ = "registrations"
+    __table_args__ = (
+        UniqueConstraint(
+            "reading_id", "fixed_image_id", "moving_image_id", name="uq_registrations_pair"
+        ),
+    )
+
+    id: Mapped[str] = mapped_column(String(UUID_LEN), primary_key=True)
+    reading_id: Mapped[str] = mapped_column(String(UUID_LEN), ForeignKey("readings.id"))
+    fixed_image_id: Mapped[str] = mapped_column(String(UUID_LEN), ForeignKey("images.id"))
+    moving_image_id: Mapped[str] = mapped_column(String(UUID_LEN), ForeignKey("images.id"))
+    matrix: Mapped[Any] = mapped_column(JSON)
+    residual: Mapped[float] = mapped_column(Float)
+    overlap: Mapped[float] = mapped_column(Float)
+    method: Mapped[str] = mapped_column(String(64))
+    software_version: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[str] = mapped_column(String(TS_LEN))
+
+
 class AuditEvent(Base):
     """One change of one row; see :mod:`collarreader.db.audit` for the hash chain.
 
@@ -244,6 +274,7 @@ AUDITED_TABLES: dict[str, Table] = {
         CalibrationRow,
         AnnotationRow,
         ScoreRow,
+        RegistrationRow,
     )
 }
 """Tables whose every change is an audit event, by name (the event's ``entity``)."""

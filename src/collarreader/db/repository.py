@@ -24,6 +24,7 @@ from collarreader.db.models import (
     ImageRow,
     Reader,
     ReadingRow,
+    RegistrationRow,
     ScoreRow,
 )
 from collarreader.db.transaction import Transaction
@@ -40,6 +41,7 @@ from collarreader.model import (
     Reading,
     Score,
     ScoreSource,
+    StoredRegistration,
     utc_now_iso,
 )
 
@@ -50,6 +52,7 @@ _READINGS: Table = ReadingRow.__table__  # type: ignore[assignment]
 _ANNOTATIONS: Table = AnnotationRow.__table__  # type: ignore[assignment]
 _SCORES: Table = ScoreRow.__table__  # type: ignore[assignment]
 _CALIBRATIONS: Table = CalibrationRow.__table__  # type: ignore[assignment]
+_REGISTRATIONS: Table = RegistrationRow.__table__  # type: ignore[assignment]
 
 
 def _points(value: Any) -> tuple[tuple[float, float], ...]:
@@ -314,7 +317,38 @@ class Repository:
             ).all()
         return [self.calibration_from_state(row_state(_CALIBRATIONS, row._mapping)) for row in rows]
 
+    def registrations(self, reading_id: str) -> list[StoredRegistration]:
+        """The registrations stored with a reading (one per pair of films)."""
+        with self.database.read() as connection:
+            rows = connection.execute(
+                select(_REGISTRATIONS)
+                .where(_REGISTRATIONS.c.reading_id == reading_id)
+                .order_by(_REGISTRATIONS.c.created_at, _REGISTRATIONS.c.id)
+            ).all()
+        return [
+            self.registration_from_state(row_state(_REGISTRATIONS, row._mapping)) for row in rows
+        ]
+
     # ------------------------------------------------------------------ state → domain
+    def registration_from_state(self, state: Mapping[str, Any]) -> StoredRegistration:
+        """A :class:`StoredRegistration` from a ``registrations`` row state."""
+        rows = [tuple(float(value) for value in row) for row in state["matrix"]]
+        return StoredRegistration(
+            id=state["id"],
+            reading_id=state["reading_id"],
+            fixed_image_code=self.image_code(state["fixed_image_id"]),
+            moving_image_code=self.image_code(state["moving_image_id"]),
+            matrix=(
+                (rows[0][0], rows[0][1], rows[0][2]),
+                (rows[1][0], rows[1][1], rows[1][2]),
+            ),
+            residual=float(state["residual"]),
+            overlap=float(state["overlap"]),
+            method=state["method"],
+            software_version=state["software_version"],
+            created_at=state["created_at"],
+        )
+
     def reading_from_state(self, state: Mapping[str, Any], reader_id: str) -> Reading:
         """A :class:`Reading` from a ``readings`` row state."""
         return Reading(

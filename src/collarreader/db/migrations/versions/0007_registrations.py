@@ -1,0 +1,51 @@
+"""Stored registrations: a later film's transform onto an earlier film, with the reading.
+
+Revision ID: 0007_registrations
+Revises: 0003_clinical
+
+Derived data, audited like the reading it belongs to (see
+:class:`collarreader.db.models.RegistrationRow`).
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+from collarreader.errors import DatabaseError
+
+revision = "0007_registrations"
+down_revision = "0003_clinical"
+branch_labels = None
+depends_on = None
+
+UUID = sa.String(36)
+
+
+def upgrade() -> None:
+    """Create the registrations table."""
+    op.create_table(
+        "registrations",
+        sa.Column("id", UUID, primary_key=True),
+        sa.Column("reading_id", UUID, sa.ForeignKey("readings.id"), nullable=False),
+        sa.Column("fixed_image_id", UUID, sa.ForeignKey("images.id"), nullable=False),
+        sa.Column("moving_image_id", UUID, sa.ForeignKey("images.id"), nullable=False),
+        sa.Column("matrix", sa.JSON(), nullable=False),
+        sa.Column("residual", sa.Float(), nullable=False),
+        sa.Column("overlap", sa.Float(), nullable=False),
+        sa.Column("method", sa.String(64), nullable=False),
+        sa.Column("software_version", sa.String(32), nullable=False),
+        sa.Column("created_at", sa.String(32), nullable=False),
+        sa.UniqueConstraint(
+            "reading_id", "fixed_image_id", "moving_image_id", name="uq_registrations_pair"
+        ),
+    )
+
+
+def downgrade() -> None:
+    """Databases are never downgraded: restore the backup made before the upgrade."""
+    message = (
+        "collarreader never downgrades a database; restore the backup copy made before the "
+        "upgrade (<name>.bak-<revision>-<time>)."
+    )
+    raise DatabaseError(message)
