@@ -209,3 +209,44 @@ def test_the_transform_is_stored_with_the_reading_and_verifies(
     assert verify_database(path) == []
     series.close()
     repository.database.close()
+
+
+def test_reader_window_registers_in_the_background_and_prefetches_the_next_case(
+    qtbot: QtBot, tmp_path: Path
+) -> None:
+    from collarreader.study.phantom import generate_study
+    from collarreader.study.prepare import prepare_reading_set
+    from collarreader.ui.reader import open_reader
+
+    phantom = tmp_path / "phantom"
+    generate_study(phantom, patients=2, seed=3, small=True, burned_in=0)
+    prepare_reading_set(
+        phantom / "manifest.csv",
+        tmp_path / "set",
+        tmp_path / "key.json",
+        ["A"],
+        seed=3,
+        repeat_fraction=0.0,
+    )
+    reader = open_reader(tmp_path / "set", "A", tmp_path / "A.sqlite")
+    window = reader.window
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitExposed(window)
+    window.start()
+    qtbot.waitUntil(
+        lambda: all(window.grid.registration(v) is not None for v in window.grid.views),
+        timeout=60_000,
+    )
+    assert window.series.result("AP") is not None
+    window.series.wait()  # the next case's pairs, prefetched in the background
+    window.step_case(1)
+    # Already registered: the rows are linked by anatomy as soon as the case is shown.
+    assert all(window.grid.registration(v) is not None for v in window.grid.views)
+    window.action("flicker").trigger()
+    assert window.series.mode(window.grid.views[0]) is Mode.flicker
+    repository = window.repository
+    first = window.cases[0].case_code
+    assert len(repository.registrations(repository.reading_uuid(first, "A"))) == 2
+    reader.close()
+    assert verify_database(tmp_path / "A.sqlite") == []

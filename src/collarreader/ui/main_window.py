@@ -18,7 +18,8 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from collarreader.errors import CollarReaderError, ReadingSetError, SessionError
 from collarreader.imaging import Radiograph, RadiographCache, Spacing
-from collarreader.model import Annotation, AnnotationKind, Calibration, Case
+from collarreader.measure.registration import Registration
+from collarreader.model import Annotation, AnnotationKind, Calibration, Case, ImageRef
 from collarreader.protocol import Protocol
 from collarreader.session import ClearScore, ReadingSession, SetScore, submission_problems
 from collarreader.study.readingset import ReadingSet
@@ -33,6 +34,8 @@ from collarreader.ui.hanging import HangingGrid
 from collarreader.ui.measurements import MeasurementList
 from collarreader.ui.overlays import AnnotationOverlay
 from collarreader.ui.scoring_panel import FieldEdit, ScoringPanel
+from collarreader.ui.series import METHOD as SERIES_METHOD
+from collarreader.ui.series import SeriesPair, SeriesView, prefetch_pairs, series_pairs
 from collarreader.ui.shortcuts import SHORTCUTS, ShortcutOverlay, key_sequences
 from collarreader.ui.startup import first_case_code, last_open_case
 from collarreader.ui.undo import UndoAdapter
@@ -227,6 +230,13 @@ class MainWindow(QtWidgets.QMainWindow):
             viewport.cursor_moved.connect(lambda sample, i=index: self._cursor(i, sample))
             viewport.double_clicked.connect(self._double_clicked)
         self.grid.focus_changed.connect(self._focus_changed)
+        # Series reading: registration in the background, flicker/difference/blend (ui/series).
+        self.series = SeriesView(
+            self.grid,
+            store=self._store_registration,
+            report=lambda text: self.statusBar().showMessage(text, 8000),
+            parent=self,
+        )
 
         # ---- left: worklist
         self.worklist = WorklistPanel(self)
@@ -308,6 +318,8 @@ class MainWindow(QtWidgets.QMainWindow):
             "link": grid.toggle_linked,
             "magnifier": self._toggle_magnifier,
             "help": self.show_shortcuts,
+            "flicker": self.series.toggle_flicker,
+            "difference": self.series.toggle_difference,
         }
         for name, tool in _TOOL_ACTIONS.items():
             handlers[name] = functools.partial(self.set_tool, tool)
@@ -469,6 +481,7 @@ class MainWindow(QtWidgets.QMainWindow):
                 continue
             images[(image.view, image.timepoint)] = radiograph
             self._radiographs[image.image_code] = radiograph
+        self.series.show_case({})  # a registration still running belongs to the old case
         self.grid.set_case(images)
         for grid_index in self._pending:
             self.grid.viewports[grid_index].show_loading()
@@ -538,6 +551,7 @@ class MainWindow(QtWidgets.QMainWindow):
         case = self.case
         if case is None:
             return
+        self.series.show_case(series_pairs(case, self.grid, self._radiographs, self._stored()))
         self.images_ready.emit(case.case_code)
         if self._integrity_ok:
             # Only now: background decodes would slow the first paint (they hold the GIL).
@@ -643,6 +657,8 @@ class MainWindow(QtWidgets.QMainWindow):
                 self.cache.prefetch(paths)
             except RuntimeError:
                 return  # the reader closed meanwhile (a delayed prefetch); nothing to decode
+            if index + 1 < len(self.cases):
+                prefetch_pairs(self.series, self.cases[index + 1], self.grid, self._load)
 
     def step_case(self, step: int) -> None:
         """Open the next (1) or previous (-1) case of the worklist."""
@@ -1103,8 +1119,32 @@ class MainWindow(QtWidgets.QMainWindow):
         else:
             self.session.pause()
 
+    def _load(self, image: ImageRef) -> Radiograph:
+        return self.cache.get(self.reading_set.path / image.file)
+
+    def _stored(self) -> dict[tuple[str, str], Any]:
+        context = self.session.context
+        if context is None:
+            return {}
+        stored = self.repository.registrations(context.reading_id)
+        return {(r.fixed_image_code, r.moving_image_code): r.matrix for r in stored}
+
+    def _store_registration(self, pair: SeriesPair, registration: Registration) -> None:
+        try:
+            self.session.store_registration(
+                pair.fixed_code,
+                pair.moving_code,
+                registration.matrix.tolist(),
+                residual=registration.residual,
+                overlap=registration.overlap,
+                method=SERIES_METHOD,
+            )
+        except CollarReaderError as error:
+            self.report_error(error)
+
     def closeEvent(self, event: QtGui.QCloseEvent) -> None:  # noqa: N802
         """Write the reading time of the open case before closing."""
+        self.series.close()
         self.session.close_case()
         super().closeEvent(event)
 

@@ -39,6 +39,7 @@ from collarreader.errors import CollarReaderError
 from collarreader.imaging import Radiograph, Window
 from collarreader.measure.registration import Registration, register
 from collarreader.measure.subtraction import Comparison, blend, compare, difference
+from collarreader.model import Case, ImageRef
 from collarreader.ui.hanging import HangingGrid
 from collarreader.ui.viewport import Corner
 
@@ -387,3 +388,66 @@ class BlendSlider(QtWidgets.QWidget):
         self.slider.setToolTip("Blend the registered later film over the earlier one")
         self.slider.valueChanged.connect(lambda value: self.series.set_blend(value / 100.0))
         layout.addWidget(self.slider)
+
+
+# ---------------------------------------------------------------- pairs of a case
+
+
+def _pair_images(case: Case, grid: HangingGrid, view: str) -> tuple[ImageRef, ImageRef] | None:
+    first, second = grid.timepoints[0], grid.timepoints[1]
+    found = {i.timepoint: i for i in case.images if i.view == view}
+    if first in found and second in found:
+        return found[first], found[second]
+    return None
+
+
+def series_pairs(
+    case: Case,
+    grid: HangingGrid,
+    radiographs: Mapping[str, Radiograph],
+    stored: Mapping[tuple[str, str], Any],
+) -> dict[str, SeriesPair]:
+    """The pairs of a shown case whose two films are decoded, by view.
+
+    ``radiographs`` maps image codes to the films shown; ``stored`` maps (earlier code,
+    later code) to a transform already stored with the reading.
+    """
+    pairs: dict[str, SeriesPair] = {}
+    if len(grid.timepoints) < 2:
+        return pairs
+    for view in grid.views:
+        images = _pair_images(case, grid, view)
+        if images is None:
+            continue
+        fixed, moving = images
+        if fixed.image_code in radiographs and moving.image_code in radiographs:
+            pairs[view] = SeriesPair(
+                view,
+                fixed.image_code,
+                moving.image_code,
+                radiographs[fixed.image_code],
+                radiographs[moving.image_code],
+                stored.get((fixed.image_code, moving.image_code)),
+            )
+    return pairs
+
+
+def prefetch_pairs(
+    series: SeriesView,
+    case: Case,
+    grid: HangingGrid,
+    load: Callable[[ImageRef], Radiograph],
+) -> None:
+    """Register the pairs of a coming case on the worker; ``load`` decodes a film (any thread)."""
+    if len(grid.timepoints) < 2:
+        return
+    for view in grid.views:
+        images = _pair_images(case, grid, view)
+        if images is None:
+            continue
+        fixed, moving = images
+
+        def make(v: str = view, f: ImageRef = fixed, m: ImageRef = moving) -> SeriesPair:
+            return SeriesPair(v, f.image_code, m.image_code, load(f), load(m))
+
+        series.prefetch((fixed.sop_instance_uid, moving.sop_instance_uid), make)
