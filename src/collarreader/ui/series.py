@@ -155,17 +155,20 @@ class SeriesView(QtCore.QObject):
         self._modes: dict[str, Mode] = {}
         self._saved: dict[int, tuple[Radiograph, Any, Any, Window]] = {}
         self._blend_weight = 0.5
+        self._closed = False
         self._arrived.connect(self._on_arrived, QtCore.Qt.ConnectionType.QueuedConnection)
 
     # ---------------------------------------------------------------- background work
 
     def close(self) -> None:
-        """Stop the worker (pending registrations are dropped)."""
+        """Stop the worker (pending registrations are dropped; later requests are ignored)."""
+        self._closed = True
         self._executor.shutdown(wait=False, cancel_futures=True)
 
     def _submit(self, key: tuple[str, str], pair: SeriesPair | Callable[[], SeriesPair]) -> None:
         with self._lock:
-            if key in self._results or key in self._futures:
+            # A delayed prefetch may come after the window closed: nothing to do then.
+            if self._closed or key in self._results or key in self._futures:
                 return
 
             def work() -> SeriesResult:
