@@ -338,10 +338,11 @@ class SeriesView(QtCore.QObject):
         self.show_films(name)
         pair = self._pairs[name]
         change = difference(pair.fixed.pixels, result.comparison, invert_fixed=pair.fixed.invert)
-        spread = (
-            float(np.std(change[result.comparison.valid])) if result.comparison.valid.any() else 1.0
-        )
-        window = Window(0.0, max(8.0 * spread, 1e-6))
+        inside = change[result.comparison.valid]
+        # A robust spread (median absolute deviation): metal edges must not widen the window.
+        median = float(np.median(inside)) if inside.size else 0.0
+        spread = 1.4826 * float(np.median(np.abs(inside - median))) if inside.size else 1.0
+        window = Window(0.0, max(10.0 * spread, 1e-6))
         labels = self.grid.labels
         self._replace(
             second,
