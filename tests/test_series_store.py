@@ -138,3 +138,39 @@ def test_stored_on_a_submitted_reading_too(reader_db: Path) -> None:
     assert len(repository.registrations(repository.reading_uuid("C000", "A"))) == 1
     assert str(uuid.UUID(repository.registrations(repository.reading_uuid("C000", "A"))[0].id))
     repository.database.close()
+
+
+def test_migration_is_recorded_with_its_landmarks_and_undone_as_one_gesture(
+    reader_db: Path,
+) -> None:
+    from collarreader.measure.migration import FilmLandmarks
+    from collarreader.series import RecordMigration
+
+    session, repository = _session(reader_db)
+    context = session.context
+    assert context is not None
+    # 0.2 mm per px on the earlier film, 0.25 on the later (a different magnification).
+    earlier = FilmLandmarks((100.0, 100.0), (100.0, 300.0), ((50.0, 50.0), (170.0, 50.0)), 24.0)
+    later = FilmLandmarks((90.0, 80.0), (90.0, 232.0), ((40.0, 40.0), (136.0, 40.0)), 24.0)
+    command = RecordMigration(context, "IAP6m", "IAP12m", earlier, later)
+    session.apply(command)
+    reading_id = repository.reading_uuid("C000", "A")
+    (row,) = repository.migrations(reading_id)
+    assert row["earlier_mm"] == pytest.approx(40.0)
+    assert row["later_mm"] == pytest.approx(38.0)
+    assert row["migration_mm"] == pytest.approx(-2.0)
+    assert row["landmarks_px"]["later"]["bone"] == [[90.0, 232.0]]
+    assert row["method"].startswith("landmark distance")
+    (score,) = [s for s in repository.scores(reading_id) if s.field_key == "migration_mm"]
+    assert (score.value, score.unit, score.timepoint, score.view) == ("-2.0", "mm", "12m", "AP")
+    assert score.source == "measured"
+    assert verify_database(reader_db) == []
+    command.revert(repository)
+    assert repository.migrations(reading_id) == []
+    assert not [s for s in repository.scores(reading_id) if s.field_key == "migration_mm"]
+    with pytest.raises(SessionError, match="two films of one view"):
+        RecordMigration(context, "IAP6m", "ILAT12m", earlier, later)
+    degenerate = FilmLandmarks((1.0, 1.0), (2.0, 2.0), ((5.0, 5.0), (5.5, 5.0)), 24.0)
+    with pytest.raises(SessionError, match="Migration on AP"):
+        RecordMigration(context, "IAP6m", "IAP12m", earlier, degenerate)
+    repository.database.close()

@@ -121,6 +121,7 @@ OWNED_TABLES: tuple[str, ...] = (
     "annotations",
     "scores",
     "registrations",
+    "migrations",
 )
 """Rows one reader's chain writes, parents first (foreign keys point backwards)."""
 

@@ -217,6 +217,35 @@ class RegistrationRow(Base):
     created_at: Mapped[str] = mapped_column(String(TS_LEN))
 
 
+class MigrationRow(Base):
+    """An implant migration measured between two films of one view (revision 0007).
+
+    ``landmarks_px`` holds, per film (``earlier``/``later``), the implant and bone landmarks
+    and the two ends of the implant dimension of known size (pixel points); ``reference_mm``
+    that size on each film; ``earlier_mm``/``later_mm`` the landmarks' calibrated distances,
+    ``migration_mm`` their change; ``method`` how it was measured.
+    """
+
+    __tablename__ = "migrations"
+    __table_args__ = (
+        UniqueConstraint(
+            "reading_id", "earlier_image_id", "later_image_id", name="uq_migrations_pair"
+        ),
+    )
+
+    id: Mapped[str] = mapped_column(String(UUID_LEN), primary_key=True)
+    reading_id: Mapped[str] = mapped_column(String(UUID_LEN), ForeignKey("readings.id"))
+    earlier_image_id: Mapped[str] = mapped_column(String(UUID_LEN), ForeignKey("images.id"))
+    later_image_id: Mapped[str] = mapped_column(String(UUID_LEN), ForeignKey("images.id"))
+    landmarks_px: Mapped[Any] = mapped_column(JSON)
+    reference_mm: Mapped[Any] = mapped_column(JSON)
+    earlier_mm: Mapped[float] = mapped_column(Float)
+    later_mm: Mapped[float] = mapped_column(Float)
+    migration_mm: Mapped[float] = mapped_column(Float)
+    method: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[str] = mapped_column(String(TS_LEN))
+
+
 class AuditEvent(Base):
     """One change of one row; see :mod:`collarreader.db.audit` for the hash chain.
 
@@ -275,6 +304,7 @@ AUDITED_TABLES: dict[str, Table] = {
         AnnotationRow,
         ScoreRow,
         RegistrationRow,
+        MigrationRow,
     )
 }
 """Tables whose every change is an audit event, by name (the event's ``entity``)."""

@@ -22,6 +22,7 @@ from collarreader.db.models import (
     CalibrationRow,
     CaseRow,
     ImageRow,
+    MigrationRow,
     Reader,
     ReadingRow,
     RegistrationRow,
@@ -53,6 +54,7 @@ _ANNOTATIONS: Table = AnnotationRow.__table__  # type: ignore[assignment]
 _SCORES: Table = ScoreRow.__table__  # type: ignore[assignment]
 _CALIBRATIONS: Table = CalibrationRow.__table__  # type: ignore[assignment]
 _REGISTRATIONS: Table = RegistrationRow.__table__  # type: ignore[assignment]
+_MIGRATIONS: Table = MigrationRow.__table__  # type: ignore[assignment]
 
 
 def _points(value: Any) -> tuple[tuple[float, float], ...]:
@@ -328,6 +330,20 @@ class Repository:
         return [
             self.registration_from_state(row_state(_REGISTRATIONS, row._mapping)) for row in rows
         ]
+
+    def migrations(self, reading_id: str) -> list[dict[str, Any]]:
+        """The migrations measured in a reading, as row states (image codes added)."""
+        with self.database.read() as connection:
+            rows = connection.execute(
+                select(_MIGRATIONS)
+                .where(_MIGRATIONS.c.reading_id == reading_id)
+                .order_by(_MIGRATIONS.c.created_at, _MIGRATIONS.c.id)
+            ).all()
+        states = [row_state(_MIGRATIONS, row._mapping) for row in rows]
+        for state in states:
+            state["earlier_image_code"] = self.image_code(state["earlier_image_id"])
+            state["later_image_code"] = self.image_code(state["later_image_id"])
+        return states
 
     # ------------------------------------------------------------------ state → domain
     def registration_from_state(self, state: Mapping[str, Any]) -> StoredRegistration:

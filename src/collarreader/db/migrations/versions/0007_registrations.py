@@ -1,10 +1,10 @@
-"""Stored registrations: a later film's transform onto an earlier film, with the reading.
+"""Stored registrations and migrations: a later film against an earlier film of one view.
 
 Revision ID: 0007_registrations
 Revises: 0003_clinical
 
-Derived data, audited like the reading it belongs to (see
-:class:`collarreader.db.models.RegistrationRow`).
+Derived data and measurements, audited like the reading they belong to (see
+:class:`collarreader.db.models.RegistrationRow` and :class:`~collarreader.db.models.MigrationRow`).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ UUID = sa.String(36)
 
 
 def upgrade() -> None:
-    """Create the registrations table."""
+    """Create the registrations and migrations tables."""
     op.create_table(
         "registrations",
         sa.Column("id", UUID, primary_key=True),
@@ -38,6 +38,23 @@ def upgrade() -> None:
         sa.Column("created_at", sa.String(32), nullable=False),
         sa.UniqueConstraint(
             "reading_id", "fixed_image_id", "moving_image_id", name="uq_registrations_pair"
+        ),
+    )
+    op.create_table(
+        "migrations",
+        sa.Column("id", UUID, primary_key=True),
+        sa.Column("reading_id", UUID, sa.ForeignKey("readings.id"), nullable=False),
+        sa.Column("earlier_image_id", UUID, sa.ForeignKey("images.id"), nullable=False),
+        sa.Column("later_image_id", UUID, sa.ForeignKey("images.id"), nullable=False),
+        sa.Column("landmarks_px", sa.JSON(), nullable=False),
+        sa.Column("reference_mm", sa.JSON(), nullable=False),
+        sa.Column("earlier_mm", sa.Float(), nullable=False),
+        sa.Column("later_mm", sa.Float(), nullable=False),
+        sa.Column("migration_mm", sa.Float(), nullable=False),
+        sa.Column("method", sa.String(128), nullable=False),
+        sa.Column("created_at", sa.String(32), nullable=False),
+        sa.UniqueConstraint(
+            "reading_id", "earlier_image_id", "later_image_id", name="uq_migrations_pair"
         ),
     )
 
