@@ -81,7 +81,7 @@ def test_pan_and_zoom_keep_the_same_anatomy_under_the_same_screen_point(
     before = later.target_rect()
     earlier.set_view((60.0, 60.0), 2.0)
     assert later.target_rect() == before
-    assert len(stored) == 1
+    qtbot.waitUntil(lambda: len(stored) == 1)
     series.close()
 
 
@@ -203,8 +203,10 @@ def test_the_transform_is_stored_with_the_reading_and_verifies(
 
     series = SeriesView(grid, store=store)
     series.show_case({"AP": SeriesPair("AP", "IAP6m", "IAP12m", fixed, moving)})
-    qtbot.waitUntil(lambda: grid.registration("AP") is not None, timeout=60_000)
-    (stored,) = repository.registrations(repository.reading_uuid("C000", "A"))
+    reading_id = repository.reading_uuid("C000", "A")
+    # Stored just after the row is linked (the write waits for the paint).
+    qtbot.waitUntil(lambda: bool(repository.registrations(reading_id)), timeout=60_000)
+    (stored,) = repository.registrations(reading_id)
     np.testing.assert_array_equal(np.array(stored.matrix), grid.registration("AP"))
     assert verify_database(path) == []
     series.close()
@@ -239,7 +241,23 @@ def test_reader_window_registers_in_the_background_and_prefetches_the_next_case(
         timeout=60_000,
     )
     assert window.series.result("AP") is not None
-    window.series.wait()  # the next case's pairs, prefetched in the background
+    following = window.cases[1]
+
+    def uid(view: str, column: int) -> str:
+        timepoint = window.grid.timepoints[column]
+        return next(
+            i.sop_instance_uid
+            for i in following.images
+            if (i.view, i.timepoint) == (view, timepoint)
+            for i in following.images
+            if (i.view, i.timepoint) == (view, timepoint)
+        )
+
+    # The next case's pairs are registered in the background while this one is read.
+    qtbot.waitUntil(
+        lambda: all(window.series.has_result(uid(v, 0), uid(v, 1)) for v in window.grid.views),
+        timeout=60_000,
+    )
     window.step_case(1)
     # Already registered: the rows are linked by anatomy as soon as the case is shown.
     assert all(window.grid.registration(v) is not None for v in window.grid.views)

@@ -21,6 +21,7 @@ maps a *moving* pixel ``(x, y, 1)`` to the *fixed* pixel ``(x, y)``.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -391,18 +392,54 @@ def register(
     matrix = _initial(fixed_coarse, moving_coarse)
     for sigma in (3.0, 1.5, 1.0):
         matrix = _refine(fixed_coarse, moving_coarse, matrix, sigma)
-    factor = coarse
-    while factor > 1:
-        finer = max(1, factor // 4)
-        matrix = _rescale(matrix, factor, finer)
-        fixed_fine, moving_fine = metal_pair(finer)
-        matrix = _refine(fixed_fine, moving_fine, matrix, 1.0)
-        factor = finer
+    if coarse > 1:
+        # The fine levels work on the implant's neighbourhood only: a full-size film is
+        # mostly soft tissue and air, which the metal maps ignore anyway.
+        fixed_box = _implant_box(fixed_coarse, fixed_values.shape)
+        moving_box = _implant_box(moving_coarse, moving_values.shape)
+        full = _rescale(matrix, coarse, 1)
+        crop = _shift(full, moving_box, fixed_box)
+        fixed_crop = fixed_values[fixed_box[1] : fixed_box[3], fixed_box[0] : fixed_box[2]]
+        moving_crop = moving_values[moving_box[1] : moving_box[3], moving_box[0] : moving_box[2]]
+        factor = coarse
+        while factor > 1:
+            finer = max(1, factor // 4)
+            crop = _rescale(crop, 1, finer) if factor == coarse else _rescale(crop, factor, finer)
+            fixed_fine = _metal(fixed_crop, windows[0], finer, "earlier (fixed)")
+            moving_fine = _metal(moving_crop, windows[1], finer, "later (moving)")
+            crop = _refine(fixed_fine, moving_fine, crop, 1.0)
+            factor = finer
+        matrix = _shift(crop, (-moving_box[0], -moving_box[1]), (-fixed_box[0], -fixed_box[1]))
+    else:
+        matrix = _rescale(matrix, coarse, 1)
     coarse_matrix = _rescale(matrix, 1, coarse)
     residual, overlap = _fit_quality(fixed_coarse, moving_coarse, coarse_matrix)
     result = Registration(matrix=matrix, residual=residual, overlap=overlap)
     _check(result)
     return result
+
+
+def _implant_box(metal: _Metal, shape: tuple[int, ...]) -> tuple[int, int, int, int]:
+    """(x0, y0, x1, y1) full-resolution pixels around a coarse implant mask, with a margin."""
+    rows, cols = np.nonzero(metal.mask)
+    f = metal.factor
+    margin = 4 * f
+    x0 = max(0, int(cols.min()) * f - margin)
+    y0 = max(0, int(rows.min()) * f - margin)
+    x1 = min(shape[1], (int(cols.max()) + 1) * f + margin)
+    y1 = min(shape[0], (int(rows.max()) + 1) * f + margin)
+    return x0, y0, x1, y1
+
+
+def _shift(
+    matrix: FloatArray, moving_origin: Sequence[int], fixed_origin: Sequence[int]
+) -> FloatArray:
+    """The matrix between crops whose top-left pixels are ``*_origin`` (x, y) of the films."""
+    shifted = matrix.copy()
+    # x_f - f0 = A (x_m' + m0) + t - f0 for crop pixels x_m' = x_m - m0.
+    shifted[:, 2] = matrix[:, :2] @ np.asarray(moving_origin[:2], float) + matrix[:, 2]
+    shifted[:, 2] -= np.asarray(fixed_origin[:2], float)
+    return shifted
 
 
 def _check(result: Registration) -> None:

@@ -186,6 +186,11 @@ class SeriesView(QtCore.QObject):
         """Register a pair of a coming case in the background; ``load`` decodes its films."""
         self._submit(key, load)
 
+    def has_result(self, fixed_uid: str, moving_uid: str) -> bool:
+        """True when the pair of films with these SOP Instance UIDs has been computed."""
+        with self._lock:
+            return (fixed_uid, moving_uid) in self._results
+
     def result(self, view: str) -> SeriesResult | None:
         """The current case's result for a view, once it has arrived."""
         pair = self._pairs.get(view)
@@ -221,7 +226,9 @@ class SeriesView(QtCore.QObject):
             return
         self.grid.set_registration(view, result.registration.matrix)
         if pair.stored_matrix is None and self._store is not None:
-            self._store(pair, result.registration)
+            # After the paint: a case switch shows its images before the database write.
+            store, registration = self._store, result.registration
+            QtCore.QTimer.singleShot(0, lambda: store(pair, registration))
         self.registered.emit(view)
 
     # ---------------------------------------------------------------- the case shown
