@@ -20,7 +20,7 @@ from collarreader.protocol import load_protocol
 from collarreader.session import ReadingSession
 from collarreader.study.phantom_pairs import FilmPair, render_pair
 from collarreader.ui.hanging import HangingGrid, LinkUnit
-from collarreader.ui.series import METHOD, Mode, SeriesPair, SeriesView
+from collarreader.ui.series import METHOD, BlendSlider, Mode, SeriesPair, SeriesView
 from collarreader.ui.viewport import Corner
 
 if TYPE_CHECKING:
@@ -263,6 +263,10 @@ def test_reader_window_registers_in_the_background_and_prefetches_the_next_case(
     assert all(window.grid.registration(v) is not None for v in window.grid.views)
     window.action("flicker").trigger()
     assert window.series.mode(window.grid.views[0]) is Mode.flicker
+    slider = window.findChild(BlendSlider)
+    assert slider is not None
+    slider.slider.setValue(30)  # the status bar's blend slider acts on the focused row
+    assert window.series.mode(window.grid.views[0]) is Mode.blend
     repository = window.repository
     first = window.cases[0].case_code
     assert len(repository.registrations(repository.reading_uuid(first, "A"))) == 2

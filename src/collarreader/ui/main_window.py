@@ -35,7 +35,13 @@ from collarreader.ui.measurements import MeasurementList
 from collarreader.ui.overlays import AnnotationOverlay
 from collarreader.ui.scoring_panel import FieldEdit, ScoringPanel
 from collarreader.ui.series import METHOD as SERIES_METHOD
-from collarreader.ui.series import SeriesPair, SeriesView, prefetch_pairs, series_pairs
+from collarreader.ui.series import (
+    BlendSlider,
+    SeriesPair,
+    SeriesView,
+    prefetch_pairs,
+    series_pairs,
+)
 from collarreader.ui.shortcuts import SHORTCUTS, ShortcutOverlay, key_sequences
 from collarreader.ui.startup import first_case_code, last_open_case
 from collarreader.ui.undo import UndoAdapter
@@ -274,6 +280,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.integrity_label = QtWidgets.QLabel("")
         self.integrity_label.hide()
         self.statusBar().addWidget(self.cursor_label, 1)
+        self.statusBar().addPermanentWidget(BlendSlider(self.series, self))
         self.statusBar().addPermanentWidget(self.integrity_label)
         self.statusBar().addPermanentWidget(self.calibration_label)
         self.statusBar().addPermanentWidget(self.tool_label)
