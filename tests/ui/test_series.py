@@ -269,6 +269,7 @@ def test_reader_window_registers_in_the_background_and_prefetches_the_next_case(
     assert window.series.mode(window.grid.views[0]) is Mode.blend
     repository = window.repository
     first = window.cases[0].case_code
-    assert len(repository.registrations(repository.reading_uuid(first, "A"))) == 2
+    reading_id = repository.reading_uuid(first, "A")
+    qtbot.waitUntil(lambda: len(repository.registrations(reading_id)) == 2)
     reader.close()
     assert verify_database(tmp_path / "A.sqlite") == []

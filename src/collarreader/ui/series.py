@@ -45,6 +45,7 @@ from collarreader.ui.viewport import Corner
 
 METHOD = "implant similarity, collarreader.measure.registration"
 _KEEP_RESULTS = 16
+STORE_DELAY_MS = 300
 
 
 @dataclass(frozen=True)
@@ -219,6 +220,10 @@ class SeriesView(QtCore.QObject):
             if _key(pair) == key:
                 self._apply(view, pair, result)
 
+    def _store_later(self, pair: SeriesPair, registration: Registration) -> None:
+        if not self._closed and self._store is not None:
+            self._store(pair, registration)
+
     def _apply(self, view: str, pair: SeriesPair, result: SeriesResult) -> None:
         if result.registration is None:
             if self._report is not None:
@@ -226,9 +231,9 @@ class SeriesView(QtCore.QObject):
             return
         self.grid.set_registration(view, result.registration.matrix)
         if pair.stored_matrix is None and self._store is not None:
-            # After the paint: a case switch shows its images before the database write.
-            store, registration = self._store, result.registration
-            QtCore.QTimer.singleShot(0, lambda: store(pair, registration))
+            # Well after the paint: a case switch shows its images before the database write.
+            registration = result.registration
+            QtCore.QTimer.singleShot(STORE_DELAY_MS, lambda: self._store_later(pair, registration))
         self.registered.emit(view)
 
     # ---------------------------------------------------------------- the case shown
