@@ -51,7 +51,7 @@ def test_shipped_protocols_are_listed() -> None:
 
 def test_default_protocol_matches_the_design(default: Protocol) -> None:
     assert default.name == "collar-default"
-    assert default.version == "1.0.0"
+    assert default.version == "1.1.0"
     assert default.views == ("AP", "LAT")
     assert default.timepoints == ("6m", "12m")
     assert default.zones == (
@@ -76,9 +76,10 @@ def test_default_protocol_matches_the_design(default: Protocol) -> None:
         "image_quality",
         "cortical_thickness_medial_mm",
         "cortical_thickness_lateral_mm",
+        "migration_mm",
         "comment",
     ]
-    assert [f.key for f in default.view_fields] == ["image_quality"]
+    assert [f.key for f in default.view_fields] == ["image_quality", "migration_mm"]
 
 
 def test_default_field_attributes(default: Protocol) -> None:
@@ -186,7 +187,7 @@ def test_hash_ignores_line_endings_and_bom(tmp_path: Path, default: Protocol) ->
 
 
 def test_hash_changes_when_the_file_changes(tmp_path: Path, default_text: str) -> None:
-    path = write_variant(tmp_path, default_text, 'version = "1.0.0"', 'version = "1.0.1"')
+    path = write_variant(tmp_path, default_text, 'version = "1.1.0"', 'version = "1.1.1"')
     assert load_protocol(path).sha256 != load_protocol().sha256
     comment_only = tmp_path / "comment.toml"
     comment_only.write_text(default_text + "# a comment\n", encoding="utf-8")
@@ -214,7 +215,7 @@ def test_text_round_trips_through_parse(default: Protocol) -> None:
         ('key = "lateral"', 'key = "medial"', r"duplicate zone key 'medial'"),
         ('key = "remodeling"', 'key = "bridging"', r"'bridging'.*duplicate field key"),
         ('view = "LAT"', 'view = "OBL"', r"zones\[2\].*unknown view 'OBL'"),
-        ('version = "1.0.0"\n', "", "missing required key 'version'"),
+        ('version = "1.1.0"\n', "", "missing required key 'version'"),
         ("schema = 1\n", "schema = 2\n", "schema: version 2 is not supported"),
         ('format = "collarreader-protocol"', 'format = "other"', "format: is 'other'"),
         ("required = true", "requierd = true", r"unknown key 'requierd' \(a typo\?\)"),

@@ -104,3 +104,7 @@ class AuthorKeyError(CollarReaderError):
 
 class ReceiptError(CollarReaderError):
     """A verification receipt is malformed or does not match the database it is checked on."""
+
+
+class RegistrationError(CollarReaderError):
+    """Two films cannot be registered on their implant (no metal, too little overlap, …)."""

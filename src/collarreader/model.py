@@ -237,6 +237,28 @@ class Score:
 
 
 ZoneScore = Score
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRegistration:
+    """A later film registered onto an earlier film of one view, stored with a reading.
+
+    ``matrix`` maps a pixel (x, y, 1) of ``moving_image_code`` to the pixel (x, y) of
+    ``fixed_image_code`` (x=column, y=row, origin at the centre of the top-left pixel).
+    """
+
+    id: str
+    reading_id: str
+    fixed_image_code: str
+    moving_image_code: str
+    matrix: tuple[tuple[float, float, float], tuple[float, float, float]]
+    residual: float
+    overlap: float
+    method: str
+    software_version: str
+    created_at: str
+
+
 """Zone, view and case scores share one type (and one table)."""
 
 

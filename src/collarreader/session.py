@@ -47,6 +47,7 @@ Time
 
 from __future__ import annotations
 
+import math
 import time
 import uuid
 from collections import defaultdict
@@ -55,6 +56,7 @@ from dataclasses import dataclass
 from typing import Any, runtime_checkable
 from typing import Protocol as TypingProtocol
 
+from collarreader import __version__
 from collarreader.db.repository import Repository
 from collarreader.db.transaction import Change, Transaction
 from collarreader.errors import ProtocolError, SessionError
@@ -837,6 +839,81 @@ class Calibrate(Command):
         refresh_measured(tx, self.context, repository)
 
 
+class StoreRegistration(Command):
+    """Store the registration of a later film onto an earlier film of the case, once.
+
+    Derived data, not a judgement: it is written on a submitted reading too (a later look must
+    be the same as the first) and is never replaced — when the pair already has a stored
+    transform, applying changes nothing, so every look uses the first stored one.
+
+    Parameters
+    ----------
+    context : the reading
+    fixed_image_code, moving_image_code : the earlier and the later film of one view
+    matrix : (2, 3), a moving pixel (x, y, 1) → the fixed pixel (x, y)
+    residual, overlap : the registration's quality figures
+    method : how the transform was computed
+    """
+
+    text = "store registration"
+    edits_reading = False
+
+    def __init__(
+        self,
+        context: ReadingContext,
+        fixed_image_code: str,
+        moving_image_code: str,
+        matrix: Sequence[Sequence[float]],
+        *,
+        residual: float,
+        overlap: float,
+        method: str,
+    ) -> None:
+        super().__init__(context)
+        fixed, moving = context.image(fixed_image_code), context.image(moving_image_code)
+        if fixed.view != moving.view or fixed.image_code == moving.image_code:
+            message = (
+                f"Case {context.case.case_code}: a registration pairs two films of one view, "
+                f"not {fixed.image_code} ({fixed.view}) and {moving.image_code} ({moving.view})."
+            )
+            raise SessionError(message)
+        rows = [[float(value) for value in row] for row in matrix]
+        if len(rows) != 2 or any(len(row) != 3 for row in rows):
+            message = "A registration matrix has 2 rows of 3 numbers (x' and y' of (x, y, 1))."
+            raise SessionError(message)
+        if not all(math.isfinite(value) for row in rows for value in row):
+            message = "A registration matrix must hold finite numbers."
+            raise SessionError(message)
+        self.fixed, self.moving, self.matrix = fixed, moving, rows
+        self.residual, self.overlap, self.method = float(residual), float(overlap), method
+
+    def _do(self, tx: Transaction, repository: Repository) -> None:
+        fixed_id = repository.image_id(self.fixed.image_code)
+        moving_id = repository.image_id(self.moving.image_code)
+        if tx.rows(
+            "registrations",
+            reading_id=self.context.reading_id,
+            fixed_image_id=fixed_id,
+            moving_image_id=moving_id,
+        ):
+            return
+        tx.insert(
+            "registrations",
+            {
+                "id": str(uuid.uuid4()),
+                "reading_id": self.context.reading_id,
+                "fixed_image_id": fixed_id,
+                "moving_image_id": moving_id,
+                "matrix": self.matrix,
+                "residual": self.residual,
+                "overlap": self.overlap,
+                "method": self.method,
+                "software_version": __version__,
+                "created_at": tx.at,
+            },
+        )
+
+
 class Submit(Command):
     """Check that every required field has a value, then lock the reading."""
 
@@ -1497,6 +1574,29 @@ class ReadingSession:
     ) -> Calibrate:
         """Apply :class:`Calibrate`."""
         command = Calibrate(self._context(), image_code, known_size_mm, points_px, method)
+        self.apply(command)
+        return command
+
+    def store_registration(
+        self,
+        fixed_image_code: str,
+        moving_image_code: str,
+        matrix: Sequence[Sequence[float]],
+        *,
+        residual: float,
+        overlap: float,
+        method: str,
+    ) -> StoreRegistration:
+        """Apply :class:`StoreRegistration` (not an undo step: it is derived data)."""
+        command = StoreRegistration(
+            self._context(),
+            fixed_image_code,
+            moving_image_code,
+            matrix,
+            residual=residual,
+            overlap=overlap,
+            method=method,
+        )
         self.apply(command)
         return command
 

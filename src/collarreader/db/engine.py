@@ -41,6 +41,7 @@ REVISIONS: tuple[str, ...] = (
     "0002_merge_log",
     "0003_clinical",
     "0005_signatures",
+    "0007_registrations",
 )
 """Every schema revision, oldest first (the Alembic scripts in ``migrations/versions``)."""
 

@@ -189,6 +189,65 @@ class ScoreRow(Base):
     updated_at: Mapped[str] = mapped_column(String(TS_LEN))
 
 
+class RegistrationRow(Base):
+    """A stored registration of a later film onto an earlier film of one view (revision 0007).
+
+    Derived data kept with the reading so that any later look (anatomy-linked hanging,
+    flicker, difference) is the same. ``matrix`` is the 2 × 3 pixel matrix mapping a moving
+    (``moving_image_id``) pixel (x, y, 1) to the fixed (``fixed_image_id``) pixel (x, y);
+    ``residual`` and ``overlap`` are those of
+    :class:`collarreader.measure.registration.Registration`; ``software_version`` is the
+    collarreader version that computed it.
+    """
+
+    __tablename__ = "registrations"
+    __table_args__ = (
+        UniqueConstraint(
+            "reading_id", "fixed_image_id", "moving_image_id", name="uq_registrations_pair"
+        ),
+    )
+
+    id: Mapped[str] = mapped_column(String(UUID_LEN), primary_key=True)
+    reading_id: Mapped[str] = mapped_column(String(UUID_LEN), ForeignKey("readings.id"))
+    fixed_image_id: Mapped[str] = mapped_column(String(UUID_LEN), ForeignKey("images.id"))
+    moving_image_id: Mapped[str] = mapped_column(String(UUID_LEN), ForeignKey("images.id"))
+    matrix: Mapped[Any] = mapped_column(JSON)
+    residual: Mapped[float] = mapped_column(Float)
+    overlap: Mapped[float] = mapped_column(Float)
+    method: Mapped[str] = mapped_column(String(64))
+    software_version: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[str] = mapped_column(String(TS_LEN))
+
+
+class MigrationRow(Base):
+    """An implant migration measured between two films of one view (revision 0007).
+
+    ``landmarks_px`` holds, per film (``earlier``/``later``), the implant and bone landmarks
+    and the two ends of the implant dimension of known size (pixel points); ``reference_mm``
+    that size on each film; ``earlier_mm``/``later_mm`` the landmarks' calibrated distances,
+    ``migration_mm`` their change; ``method`` how it was measured.
+    """
+
+    __tablename__ = "migrations"
+    __table_args__ = (
+        UniqueConstraint(
+            "reading_id", "earlier_image_id", "later_image_id", name="uq_migrations_pair"
+        ),
+    )
+
+    id: Mapped[str] = mapped_column(String(UUID_LEN), primary_key=True)
+    reading_id: Mapped[str] = mapped_column(String(UUID_LEN), ForeignKey("readings.id"))
+    earlier_image_id: Mapped[str] = mapped_column(String(UUID_LEN), ForeignKey("images.id"))
+    later_image_id: Mapped[str] = mapped_column(String(UUID_LEN), ForeignKey("images.id"))
+    landmarks_px: Mapped[Any] = mapped_column(JSON)
+    reference_mm: Mapped[Any] = mapped_column(JSON)
+    earlier_mm: Mapped[float] = mapped_column(Float)
+    later_mm: Mapped[float] = mapped_column(Float)
+    migration_mm: Mapped[float] = mapped_column(Float)
+    method: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[str] = mapped_column(String(TS_LEN))
+
+
 class AuditEvent(Base):
     """One change of one row; see :mod:`collarreader.db.audit` for the hash chain.
 
@@ -263,6 +322,8 @@ AUDITED_TABLES: dict[str, Table] = {
         CalibrationRow,
         AnnotationRow,
         ScoreRow,
+        RegistrationRow,
+        MigrationRow,
     )
 }
 """Tables whose every change is an audit event, by name (the event's ``entity``)."""

@@ -22,8 +22,10 @@ from collarreader.db.models import (
     CalibrationRow,
     CaseRow,
     ImageRow,
+    MigrationRow,
     Reader,
     ReadingRow,
+    RegistrationRow,
     ScoreRow,
 )
 from collarreader.db.transaction import Transaction
@@ -40,6 +42,7 @@ from collarreader.model import (
     Reading,
     Score,
     ScoreSource,
+    StoredRegistration,
     utc_now_iso,
 )
 
@@ -50,6 +53,8 @@ _READINGS: Table = ReadingRow.__table__  # type: ignore[assignment]
 _ANNOTATIONS: Table = AnnotationRow.__table__  # type: ignore[assignment]
 _SCORES: Table = ScoreRow.__table__  # type: ignore[assignment]
 _CALIBRATIONS: Table = CalibrationRow.__table__  # type: ignore[assignment]
+_REGISTRATIONS: Table = RegistrationRow.__table__  # type: ignore[assignment]
+_MIGRATIONS: Table = MigrationRow.__table__  # type: ignore[assignment]
 
 
 def _points(value: Any) -> tuple[tuple[float, float], ...]:
@@ -318,7 +323,52 @@ class Repository:
             ).all()
         return [self.calibration_from_state(row_state(_CALIBRATIONS, row._mapping)) for row in rows]
 
+    def registrations(self, reading_id: str) -> list[StoredRegistration]:
+        """The registrations stored with a reading (one per pair of films)."""
+        with self.database.read() as connection:
+            rows = connection.execute(
+                select(_REGISTRATIONS)
+                .where(_REGISTRATIONS.c.reading_id == reading_id)
+                .order_by(_REGISTRATIONS.c.created_at, _REGISTRATIONS.c.id)
+            ).all()
+        return [
+            self.registration_from_state(row_state(_REGISTRATIONS, row._mapping)) for row in rows
+        ]
+
+    def migrations(self, reading_id: str) -> list[dict[str, Any]]:
+        """The migrations measured in a reading, as row states (image codes added)."""
+        with self.database.read() as connection:
+            rows = connection.execute(
+                select(_MIGRATIONS)
+                .where(_MIGRATIONS.c.reading_id == reading_id)
+                .order_by(_MIGRATIONS.c.created_at, _MIGRATIONS.c.id)
+            ).all()
+        states = [row_state(_MIGRATIONS, row._mapping) for row in rows]
+        for state in states:
+            state["earlier_image_code"] = self.image_code(state["earlier_image_id"])
+            state["later_image_code"] = self.image_code(state["later_image_id"])
+        return states
+
     # ------------------------------------------------------------------ state → domain
+    def registration_from_state(self, state: Mapping[str, Any]) -> StoredRegistration:
+        """A :class:`StoredRegistration` from a ``registrations`` row state."""
+        rows = [tuple(float(value) for value in row) for row in state["matrix"]]
+        return StoredRegistration(
+            id=state["id"],
+            reading_id=state["reading_id"],
+            fixed_image_code=self.image_code(state["fixed_image_id"]),
+            moving_image_code=self.image_code(state["moving_image_id"]),
+            matrix=(
+                (rows[0][0], rows[0][1], rows[0][2]),
+                (rows[1][0], rows[1][1], rows[1][2]),
+            ),
+            residual=float(state["residual"]),
+            overlap=float(state["overlap"]),
+            method=state["method"],
+            software_version=state["software_version"],
+            created_at=state["created_at"],
+        )
+
     def reading_from_state(self, state: Mapping[str, Any], reader_id: str) -> Reading:
         """A :class:`Reading` from a ``readings`` row state."""
         return Reading(

@@ -11,6 +11,12 @@ two time points of one view) so the reader compares the same physical region:
 The link keeps the offset the images had when it was made (zoom to fit anchors every
 image's centre to the others'), so a reader can re-align one image with the link off and
 turn it back on.
+
+When a row has a registration (:meth:`HangingGrid.set_registration`: the later film mapped
+onto the earlier one on the implant), the row is linked by **anatomy** instead: the later
+film is shown through the registration (rotated, scaled and shifted onto the earlier film's
+pixel frame) and both viewports share one view rectangle, so pan and zoom keep the same
+anatomy under the same screen position.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ class LinkUnit(StrEnum):
 
     mm = "mm"
     px = "px"
+    anatomy = "anatomy"
 
 
 class AxisMap(NamedTuple):
@@ -138,6 +145,7 @@ class HangingGrid(QtWidgets.QWidget):
         self._syncing = False
         self._maps: dict[int, AxisMap] = {}
         self._row_units: dict[int, LinkUnit | None] = {}
+        self._registrations: dict[int, object] = {}
         self._maximised: int | None = None
         self._focused = 0
         self._viewports[0].set_focused(True)
@@ -233,6 +241,7 @@ class HangingGrid(QtWidgets.QWidget):
         for view, timepoint in images:
             self.index_of(view, timepoint)  # raises KeyError naming the unknown pair
         self.restore()
+        self._registrations.clear()
         self._syncing = True
         try:
             for row, view in enumerate(self._views):
@@ -276,6 +285,40 @@ class HangingGrid(QtWidgets.QWidget):
         """Switch linking on or off."""
         self.set_linked(not self._linked)
 
+    def set_registration(self, view: str, matrix: object | None) -> None:
+        """Link a row by anatomy: show its later film registered onto its earlier film.
+
+        Parameters
+        ----------
+        view : the row
+        matrix : (2, 3) array mapping a pixel (x, y, 1) of the row's second time point to the
+            pixel (x, y) of its first (see :mod:`collarreader.measure.registration`), or None
+            to go back to linking by mm or px
+        """
+        row = self._views.index(view)
+        first, *others = self._row_indices(row)
+        if matrix is None:
+            self._registrations.pop(row, None)
+        else:
+            self._registrations[row] = matrix
+        for index in others:
+            self._viewports[index].set_display_transform(matrix)
+        keep = self._viewports[first].target_rect()
+        self._anchor_row(row)
+        if self._linked and row in self._registrations and not keep.isEmpty():
+            self._syncing = True
+            try:
+                for index in others:
+                    self._viewports[index].set_target_rect(keep)
+            finally:
+                self._syncing = False
+        elif row not in self._registrations:
+            self._fit_row(row)
+
+    def registration(self, view: str) -> object | None:
+        """The matrix a row is linked by anatomy with, or None."""
+        return self._registrations.get(self._views.index(view))
+
     def row_link_unit(self, view: str) -> LinkUnit | None:
         """How a row is linked (mm or px), or None when it has fewer than two images."""
         return self._row_units.get(self._views.index(view))
@@ -300,6 +343,16 @@ class HangingGrid(QtWidgets.QWidget):
         if len(images) < 2:
             self._row_units[row] = None
             return
+        if row in self._registrations:
+            # Both viewports show the earlier film's pixel frame: the link is the identity.
+            self._row_units[row] = LinkUnit.anatomy
+            for index, _ in images:
+                center = self._viewports[index].target_rect().center()
+                anchor = self._viewports[images[0][0]].target_rect().center()
+                self._maps[index] = AxisMap(
+                    1.0, 1.0, anchor.x() - center.x(), anchor.y() - center.y()
+                )
+            return
         unit = link_unit([r.spacing for _, r in images])
         self._row_units[row] = unit
         for index, radiograph in images:
@@ -315,6 +368,16 @@ class HangingGrid(QtWidgets.QWidget):
         if not self._linked or len(images) < 2:
             for index, _ in images:
                 self._viewports[index].zoom_to_fit()
+            self._anchor_row(row)
+            return
+        if row in self._registrations:
+            rect = self._viewports[images[0][0]].image_rect()
+            self._syncing = True
+            try:
+                for index, _ in images:
+                    self._viewports[index].set_target_rect(rect)
+            finally:
+                self._syncing = False
             self._anchor_row(row)
             return
         unit = link_unit([r.spacing for _, r in images])

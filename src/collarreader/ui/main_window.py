@@ -18,7 +18,8 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from collarreader.errors import CollarReaderError, ReadingSetError, SessionError, SettingsError
 from collarreader.imaging import Radiograph, RadiographCache, Spacing
-from collarreader.model import Annotation, AnnotationKind, Calibration, Case
+from collarreader.measure.registration import Registration
+from collarreader.model import Annotation, AnnotationKind, Calibration, Case, ImageRef
 from collarreader.protocol import Protocol
 from collarreader.session import (
     ClearScore,
@@ -39,6 +40,14 @@ from collarreader.ui.hanging import HangingGrid
 from collarreader.ui.measurements import MeasurementList
 from collarreader.ui.overlays import AnnotationOverlay
 from collarreader.ui.scoring_panel import FieldEdit, ScoringPanel
+from collarreader.ui.series import METHOD as SERIES_METHOD
+from collarreader.ui.series import (
+    BlendSlider,
+    SeriesPair,
+    SeriesView,
+    prefetch_pairs,
+    series_pairs,
+)
 from collarreader.ui.settings import ReaderSettings
 from collarreader.ui.shortcuts import (
     KeyDialog,
@@ -264,6 +273,13 @@ class MainWindow(QtWidgets.QMainWindow):
             viewport.cursor_moved.connect(lambda sample, i=index: self._cursor(i, sample))
             viewport.double_clicked.connect(self._double_clicked)
         self.grid.focus_changed.connect(self._focus_changed)
+        # Series reading: registration in the background, flicker/difference/blend (ui/series).
+        self.series = SeriesView(
+            self.grid,
+            store=self._store_registration,
+            report=lambda text: self.statusBar().showMessage(text, 8000),
+            parent=self,
+        )
 
         # ---- left: worklist
         self.worklist = WorklistPanel(self)
@@ -301,6 +317,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.integrity_label = QtWidgets.QLabel("")
         self.integrity_label.hide()
         self.statusBar().addWidget(self.cursor_label, 1)
+        self.statusBar().addPermanentWidget(BlendSlider(self.series, self))
         self.statusBar().addPermanentWidget(self.integrity_label)
         self.statusBar().addPermanentWidget(self.calibration_label)
         self.statusBar().addPermanentWidget(self.tool_label)
@@ -352,6 +369,8 @@ class MainWindow(QtWidgets.QMainWindow):
             "help": self.show_shortcuts,
             "customise_keys": self.customise_keys,
             "quit": self.close,
+            "flicker": self.series.toggle_flicker,
+            "difference": self.series.toggle_difference,
         }
         for name, tool in _TOOL_ACTIONS.items():
             handlers[name] = functools.partial(self.set_tool, tool)
@@ -551,6 +570,7 @@ class MainWindow(QtWidgets.QMainWindow):
                 continue
             images[(image.view, image.timepoint)] = radiograph
             self._radiographs[image.image_code] = radiograph
+        self.series.show_case({})  # a registration still running belongs to the old case
         self.grid.set_case(images)
         for grid_index in self._pending:
             self.grid.viewports[grid_index].show_loading()
@@ -640,6 +660,7 @@ class MainWindow(QtWidgets.QMainWindow):
         case = self.case
         if case is None:
             return
+        self.series.show_case(series_pairs(case, self.grid, self._radiographs, self._stored()))
         self.images_ready.emit(case.case_code)
         if self._integrity_ok:
             # Only now: background decodes would slow the first paint (they hold the GIL).
@@ -745,6 +766,8 @@ class MainWindow(QtWidgets.QMainWindow):
                 self.cache.prefetch(paths)
             except RuntimeError:
                 return  # the reader closed meanwhile (a delayed prefetch); nothing to decode
+            if index + 1 < len(self.cases):
+                prefetch_pairs(self.series, self.cases[index + 1], self.grid, self._load)
 
     def step_case(self, step: int) -> None:
         """Open the next (1) or previous (-1) case of the worklist."""
@@ -1316,6 +1339,29 @@ class MainWindow(QtWidgets.QMainWindow):
         else:
             self.session.pause()
 
+    def _load(self, image: ImageRef) -> Radiograph:
+        return self.cache.get(self.reading_set.path / image.file)
+
+    def _stored(self) -> dict[tuple[str, str], Any]:
+        context = self.session.context
+        if context is None:
+            return {}
+        stored = self.repository.registrations(context.reading_id)
+        return {(r.fixed_image_code, r.moving_image_code): r.matrix for r in stored}
+
+    def _store_registration(self, pair: SeriesPair, registration: Registration) -> None:
+        try:
+            self.session.store_registration(
+                pair.fixed_code,
+                pair.moving_code,
+                registration.matrix.tolist(),
+                residual=registration.residual,
+                overlap=registration.overlap,
+                method=SERIES_METHOD,
+            )
+        except CollarReaderError as error:
+            self.report_error(error)
+
     def show_as_last_time(self) -> None:
         """Show the window where the reader left it, or maximised the first time."""
         if self.settings.geometry:
@@ -1340,6 +1386,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def closeEvent(self, event: QtGui.QCloseEvent) -> None:  # noqa: N802
         """Write the reading time of the open case and remember the geometry before closing."""
+        self.series.close()
         self.session.close_case()
         # Offscreen windows (tests, screenshots, the bench) have no place on a screen.
         if self.isVisible() and QtGui.QGuiApplication.platformName() not in {

@@ -89,6 +89,8 @@ SHORTCUTS: tuple[Shortcut, ...] = (
     Shortcut("maximise", ("Space",), "Maximise / restore the focused image", "Viewer", True),
     Shortcut("link", ("L",), "Link pan/zoom within a row on/off", "Viewer"),
     Shortcut("magnifier", ("M",), "Magnifier on/off", "Viewer"),
+    Shortcut("flicker", ("X",), "Flicker: the registered later film over the earlier", "Viewer"),
+    Shortcut("difference", ("D",), "Difference later − earlier (matched on bone)", "Viewer"),
     Shortcut("focus_1", ("Ctrl+1",), "Focus image 1 (AP, first time point)", "Viewer"),
     Shortcut("focus_2", ("Ctrl+2",), "Focus image 2 (AP, second time point)", "Viewer"),
     Shortcut("focus_3", ("Ctrl+3",), "Focus image 3 (LAT, first time point)", "Viewer"),

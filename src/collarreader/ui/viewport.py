@@ -355,7 +355,13 @@ class Viewport(QtWidgets.QFrame):
         self._graphics.setCentralItem(self._box)
         self._item = pg.ImageItem(axisOrder="row-major")
         self._item.setAutoDownsample(False)
-        self._box.addItem(self._item)
+        # The image and its overlays share one layer, whose transform shows the image
+        # registered onto another film (identity unless set_display_transform says otherwise).
+        self._layer = pg.ItemGroup()
+        self._box.addItem(self._layer)
+        self._item.setParentItem(self._layer)
+        self._display = QtGui.QTransform()
+        self._display_matrix: np.ndarray | None = None
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(_BORDER_PX, _BORDER_PX, _BORDER_PX, _BORDER_PX)
         layout.addWidget(self._graphics)
@@ -459,6 +465,7 @@ class Viewport(QtWidgets.QFrame):
         self._radiograph = radiograph
         self._error = None
         self.set_corner_text(Corner.top_left, title)
+        self.set_display_transform(None)
         if radiograph is None:
             self._clear_image()
             self._show_message("no image", error=False)
@@ -690,7 +697,39 @@ class Viewport(QtWidgets.QFrame):
         if self._radiograph is None:
             return QtCore.QRectF()
         rows, cols = self._radiograph.pixels.shape[:2]
-        return QtCore.QRectF(0.0, 0.0, float(cols), float(rows))
+        return self._display.mapRect(QtCore.QRectF(0.0, 0.0, float(cols), float(rows)))
+
+    # ---------------------------------------------------------------- registered display
+
+    @property
+    def display_matrix(self) -> np.ndarray | None:
+        """The (2, 3) pixel map the image is shown through, or None (shown as stored)."""
+        return None if self._display_matrix is None else self._display_matrix.copy()
+
+    def set_display_transform(self, matrix: Any | None) -> None:
+        """Show the image (and its overlays) through an affine pixel map.
+
+        Parameters
+        ----------
+        matrix : (2, 3) array mapping this image's pixel (x, y, 1) to the pixel (x, y) of the
+            frame shown (e.g. a 12 m film registered onto the 6 m film), or None for the image
+            as stored. Pointer events and :meth:`pixel_to_scene` keep using this image's own
+            pixels, so tools record geometry in the image's frame.
+        """
+        if matrix is None:
+            self._display_matrix = None
+            self._display = QtGui.QTransform()
+        else:
+            m = np.asarray(matrix, dtype=np.float64)
+            if m.shape != (2, 3) or not np.all(np.isfinite(m)):
+                raise ValueError(f"A display transform is a finite 2 x 3 matrix, not {m.shape}.")
+            a, b, c = m[0]
+            d, e, f = m[1]
+            # View coordinates put pixel centres at +0.5: v' = A(v - 0.5) + 0.5.
+            o = PIXEL_CENTER_OFFSET
+            self._display = QtGui.QTransform(a, d, b, e, c + o - o * (a + b), f + o - o * (d + e))
+            self._display_matrix = m.copy()
+        self._layer.setTransform(self._display)
 
     def zoom_to_fit(self) -> None:
         """Show the whole image as large as the viewport allows."""
@@ -758,11 +797,14 @@ class Viewport(QtWidgets.QFrame):
     def scene_to_pixel(self, point: QtCore.QPointF) -> tuple[float, float]:
         """Image pixel ``(x, y)`` under a scene point (origin at the top-left pixel's centre)."""
         view = self._box.mapSceneToView(point)
+        if self._display_matrix is not None:
+            view = self._display.inverted()[0].map(view)
         return view_to_pixel(view.x(), view.y())
 
     def pixel_to_scene(self, x: float, y: float) -> QtCore.QPointF:
         """Scene point of image pixel ``(x, y)``."""
-        return QtCore.QPointF(self._box.mapViewToScene(QtCore.QPointF(*pixel_to_view(x, y))))
+        view = self._display.map(QtCore.QPointF(*pixel_to_view(x, y)))
+        return QtCore.QPointF(self._box.mapViewToScene(view))
 
     def pixel_to_widget(self, x: float, y: float) -> QtCore.QPoint:
         """Position, in :attr:`graphics_view`'s viewport widget, of image pixel ``(x, y)``."""
@@ -789,6 +831,8 @@ class Viewport(QtWidgets.QFrame):
         if item.zValue() <= self._item.zValue():
             item.setZValue(self._item.zValue() + 10)
         self._box.addItem(item)
+        # In the image's layer, so a registered display moves overlays with the image.
+        item.setParentItem(self._layer)
 
     def remove_overlay_item(self, item: QtWidgets.QGraphicsItem) -> None:
         """Remove an item added with :meth:`add_overlay_item`."""

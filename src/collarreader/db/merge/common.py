@@ -21,7 +21,14 @@ SHARED_TABLES: tuple[str, ...] = ("readers", "cases", "images")
 """Reading-set rows every reader database of a set holds alike, parents first."""
 
 
-OWNED_TABLES: tuple[str, ...] = ("readings", "calibrations", "annotations", "scores")
+OWNED_TABLES: tuple[str, ...] = (
+    "readings",
+    "calibrations",
+    "annotations",
+    "scores",
+    "registrations",
+    "migrations",
+)
 """Rows one reader's chain writes, parents first (foreign keys point backwards)."""
 
 
