@@ -1,0 +1,148 @@
+"""One image of a reading set: the source file de-identified into the set, hashed on the way."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import struct
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import pydicom
+from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
+
+from collarreader.errors import (
+    DeidentificationError,
+    DicomReadError,
+    ReadingSetError,
+)
+from collarreader.imaging import load_radiograph
+from collarreader.study.deid import (
+    DEIDENTIFICATION_METHOD,
+    Deidentifier,
+)
+from collarreader.study.manifest import (
+    pixel_data_span,
+)
+from collarreader.study.plan import PlannedImage
+
+_COPY_CHUNK_BYTES = 1 << 20
+
+
+def write_image(
+    image: PlannedImage, target: Path, deidentifier: Deidentifier, *, remove_dates: bool
+) -> tuple[str, str]:
+    """De-identify one source file into ``target``; return its new SOP Instance UID and SHA-256.
+
+    pydicom parses the header only (a compressed image is also decoded once, to prove it
+    decodes; its bytes are still copied, never re-encoded); the de-identified header
+    (:meth:`Deidentifier.deidentify`, PS3.15 Basic Profile) is encoded by pydicom in the
+    source's transfer syntax and followed by the source's (7FE0,0010) Pixel Data element
+    copied byte for byte — tag, length and value —
+    so the image cannot change, and the work is that of a copy: 1 MiB chunks through one
+    reused buffer, hashed on the way out (hashlib and file I/O release the GIL, so worker
+    threads run in parallel). A file with elements after the pixel data (trailing padding,
+    private groups) is read whole by pydicom instead, so those are de-identified too. The file
+    is created exclusively: codes are unique, so an existing file means something is wrong.
+    """
+    source = image.row.file
+    hint = "Export the image again from the site's archive."
+    digest = hashlib.sha256()
+    try:
+        with source.open("rb") as stream:
+            size = os.fstat(stream.fileno()).st_size
+            header = pydicom.dcmread(stream, stop_before_pixels=True)
+            span = pixel_data_span(stream, header, size)
+            if span.problem:
+                raise DicomReadError(source, span.problem + ".", hint)
+            pixels_last = span.end == size
+            if not pixels_last:
+                stream.seek(0)
+            dataset = header if pixels_last else pydicom.dcmread(stream)
+            result = deidentifier.deidentify(
+                dataset,
+                pseudonym=image.case_code,
+                patient_key="\x1f".join(image.row.patient_key),
+            )
+            if remove_dates:
+                strip_dates(result)
+            pixels_kept = (
+                "PixelData" not in result
+                if pixels_last
+                else result.get("PixelData") is dataset.get("PixelData")  # the same object
+            )
+            syntax = header.file_meta.TransferSyntaxUID
+            if syntax.is_compressed:
+                # Decoded once here with the crash-safe decoders, so the reader may later
+                # hand these verified bytes to the faster gdcm (`trusted=True`), which
+                # aborts the whole process on some corrupt JPEG / JPEG 2000 streams.
+                load_radiograph(source)
+            if result.file_meta.TransferSyntaxUID != syntax or not pixels_kept:
+                raise DeidentificationError(
+                    f"{source}: de-identification changed the pixel data or the transfer "
+                    "syntax. This is a bug in collarreader: the image was not passed to readers."
+                )
+            buffer = io.BytesIO()
+            pydicom.dcmwrite(buffer, result, enforce_file_format=True)
+            try:
+                with target.open("xb", buffering=0) as output:
+                    _write_hashed(output, buffer.getbuffer(), digest)
+                    if pixels_last:
+                        stream.seek(span.start)
+                        _copy_hashed(stream, output, span.end - span.start, digest, source)
+            except OSError as error:
+                raise ReadingSetError(
+                    f"{target}: cannot be written ({error.strerror or error}). Check the free "
+                    "space and permissions of the output folder."
+                ) from error
+    except (InvalidDicomError, OSError, ValueError, EOFError, struct.error) as error:
+        raise DicomReadError(
+            source, f"cannot be read ({type(error).__name__}: {error}).", hint
+        ) from error
+    return str(result.SOPInstanceUID), digest.hexdigest()
+
+
+def _write_hashed(output: BinaryIO, data: memoryview, digest: Any) -> None:
+    for offset in range(0, len(data), _COPY_CHUNK_BYTES):
+        chunk = data[offset : offset + _COPY_CHUNK_BYTES]
+        digest.update(chunk)
+        while chunk:
+            written = output.write(chunk) or 0
+            chunk = chunk[written:]
+
+
+def _copy_hashed(
+    stream: BinaryIO, output: BinaryIO, n_bytes: int, digest: Any, source: Path
+) -> None:
+    buffer = bytearray(_COPY_CHUNK_BYTES)
+    view = memoryview(buffer)
+    remaining = n_bytes
+    while remaining:
+        n_read = stream.readinto(view[: min(remaining, _COPY_CHUNK_BYTES)])  # type: ignore[attr-defined]
+        if not n_read:
+            raise DicomReadError(source, "became shorter while it was being copied.")
+        _write_hashed(output, view[:n_read], digest)
+        remaining -= n_read
+
+
+def strip_dates(dataset: Dataset) -> None:
+    """Empty every date (DA, DT) at any depth.
+
+    With blinded time points, the interval between the two studies' shifted dates would tell
+    which image is the later one.
+    """
+    for element in list(dataset.iterall()):
+        if element.VR in ("DA", "DT"):
+            element.value = None
+    dataset.LongitudinalTemporalInformationModified = "REMOVED"
+    dataset.DeidentificationMethod = [
+        *DEIDENTIFICATION_METHOD[:2],
+        "Dates removed (time points blinded)",
+    ]
+    dataset.DeidentificationMethodCodeSequence = [
+        item
+        for item in dataset.get("DeidentificationMethodCodeSequence", [])
+        if item.get("CodeValue") != "113107"  # Modified Dates Option: no longer true
+    ]
