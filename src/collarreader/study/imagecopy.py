@@ -7,7 +7,7 @@ import io
 import os
 import struct
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, NamedTuple
 
 import pydicom
 from pydicom.dataset import Dataset
@@ -31,14 +31,31 @@ from collarreader.study.plan import PlannedImage
 _COPY_CHUNK_BYTES = 1 << 20
 
 
+class Written(NamedTuple):
+    """One image written into the set.
+
+    Attributes
+    ----------
+    sop_instance_uid : its new SOP Instance UID
+    sha256 : hex SHA-256 of the written file
+    uid_map : every UID replaced, original → new
+    n_dropped : attributes of the source not carried over
+    """
+
+    sop_instance_uid: str
+    sha256: str
+    uid_map: dict[str, str]
+    n_dropped: int
+
+
 def write_image(
     image: PlannedImage, target: Path, deidentifier: Deidentifier, *, remove_dates: bool
-) -> tuple[str, str]:
-    """De-identify one source file into ``target``; return its new SOP Instance UID and SHA-256.
+) -> Written:
+    """De-identify one source file into ``target``.
 
-    pydicom parses the header only (a compressed image is also decoded once, to prove it
-    decodes; its bytes are still copied, never re-encoded); the de-identified header
-    (:meth:`Deidentifier.deidentify`, PS3.15 Basic Profile) is encoded by pydicom in the
+    pydicom parses the header only (every image is also decoded once with the reader's own
+    loader, to prove it opens; its bytes are still copied, never re-encoded); the
+    de-identified header (:meth:`Deidentifier.clean`, the allow-list) is encoded by pydicom in the
     source's transfer syntax and followed by the source's (7FE0,0010) Pixel Data element
     copied byte for byte — tag, length and value —
     so the image cannot change, and the work is that of a copy: 1 MiB chunks through one
@@ -61,11 +78,12 @@ def write_image(
             if not pixels_last:
                 stream.seek(0)
             dataset = header if pixels_last else pydicom.dcmread(stream)
-            result = deidentifier.deidentify(
+            cleaned = deidentifier.clean(
                 dataset,
                 pseudonym=image.case_code,
                 patient_key="\x1f".join(image.row.patient_key),
             )
+            result = cleaned.dataset
             if remove_dates:
                 strip_dates(result)
             pixels_kept = (
@@ -74,11 +92,11 @@ def write_image(
                 else result.get("PixelData") is dataset.get("PixelData")  # the same object
             )
             syntax = header.file_meta.TransferSyntaxUID
-            if syntax.is_compressed:
-                # Decoded once here with the crash-safe decoders, so the reader may later
-                # hand these verified bytes to the faster gdcm (`trusted=True`), which
-                # aborts the whole process on some corrupt JPEG / JPEG 2000 streams.
-                load_radiograph(source)
+            # Decoded once here with the crash-safe decoders, so nothing a reader cannot open
+            # reaches the set, and the reader may later hand these verified bytes to the
+            # faster gdcm (`trusted=True`), which aborts the whole process on some corrupt
+            # JPEG / JPEG 2000 streams.
+            load_radiograph(source)
             if result.file_meta.TransferSyntaxUID != syntax or not pixels_kept:
                 raise DeidentificationError(
                     f"{source}: de-identification changed the pixel data or the transfer "
@@ -101,7 +119,9 @@ def write_image(
         raise DicomReadError(
             source, f"cannot be read ({type(error).__name__}: {error}).", hint
         ) from error
-    return str(result.SOPInstanceUID), digest.hexdigest()
+    return Written(
+        str(result.SOPInstanceUID), digest.hexdigest(), cleaned.uid_map, cleaned.n_dropped
+    )
 
 
 def _write_hashed(output: BinaryIO, data: memoryview, digest: Any) -> None:

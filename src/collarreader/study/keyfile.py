@@ -17,7 +17,8 @@ Layout::
                                  "study_instance_uid": "…", "series_instance_uid": "…",
                                  "sop_instance_uid": "…",
                                  "deidentified_sop_instance_uid": "2.25.…"}},
-     "repeats": {"<reader>": {"<repeat code>": "<primary code>"}}}
+     "repeats": {"<reader>": {"<repeat code>": "<primary code>"}},
+     "uids": {"<original UID>": "2.25.…"}}
 
 ``source`` is the path as written in the manifest (relative to it); ``manifest`` is the
 manifest's absolute path, given once. ``label`` is the time point as the readers saw it
@@ -30,7 +31,7 @@ import contextlib
 import json
 import os
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +79,7 @@ class Key:
     cases : primary case code → identity
     images : image code → source image
     repeats : reader ID → {repeat case code → primary case code}
+    uids : every UID the de-identification replaced, original → new, over the whole set
     """
 
     set_uuid: str
@@ -86,6 +88,7 @@ class Key:
     cases: dict[str, KeyCase]
     images: dict[str, KeyImage]
     repeats: dict[str, dict[str, str]]
+    uids: dict[str, str] = field(default_factory=dict)
 
     def primary_code(self, case_code: str) -> str:
         """The primary case code for a primary or repeat code.
@@ -134,6 +137,7 @@ def key_document(key: Key) -> dict[str, Any]:
         "cases": {code: asdict(case) for code, case in key.cases.items()},
         "images": {code: asdict(image) for code, image in key.images.items()},
         "repeats": key.repeats,
+        "uids": key.uids,
     }
 
 
@@ -328,6 +332,7 @@ def load_key(path: str | Path) -> Key:
             cases=cases,
             images=images,
             repeats=repeats,
+            uids={str(k): str(v) for k, v in document.get("uids", {}).items()},
         )
     except (KeyError, TypeError, ValueError, AttributeError) as error:
         raise KeyFileError(

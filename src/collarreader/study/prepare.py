@@ -42,7 +42,7 @@ from collarreader.study.deid import (
     burned_in_status,
     needs_burned_in_review,
 )
-from collarreader.study.imagecopy import write_image
+from collarreader.study.imagecopy import Written, write_image
 from collarreader.study.keyfile import (
     Key,
     KeyCase,
@@ -305,7 +305,7 @@ def prepare_reading_set(
     installed = False
     try:
         temp.mkdir()
-        document, key_data = _build(
+        document, key_data, dropped = _build(
             temp,
             secret=secret,
             plan=plan,
@@ -323,6 +323,7 @@ def prepare_reading_set(
             readers=reader_ids,
             left_out=left_out,
             confirmed=confirmed,
+            dropped=dropped,
             warnings=warnings,
             protocol=loaded_protocol,
             blind_timepoints=blind_timepoints,
@@ -371,7 +372,7 @@ def _build(
     source: Manifest,
     progress: ProgressCallback | None,
     workers: int | None,
-) -> tuple[dict[str, Any], Key]:
+) -> tuple[dict[str, Any], Key, dict[int, tuple[str, int]]]:
     images_dir = temp / IMAGES_DIR
     images_dir.mkdir()
     (temp / PROTOCOL_FILE).write_bytes(protocol.text.encode("utf-8"))
@@ -382,7 +383,7 @@ def _build(
         (image for case in plan.cases for image in case.images), key=lambda image: image.image_code
     )
 
-    def one(image: PlannedImage) -> tuple[str, str]:
+    def one(image: PlannedImage) -> Written:
         return write_image(
             image,
             images_dir / f"{image.image_code}.dcm",
@@ -394,10 +395,10 @@ def _build(
     done = 0
     if progress is not None:
         progress(0, total)
-    results: dict[str, tuple[str, str]] = {}
+    results: dict[str, Written] = {}
     n_workers = workers or min(4, os.cpu_count() or 1)
     with ThreadPoolExecutor(max_workers=n_workers, thread_name_prefix="prepare") as pool:
-        futures: dict[Future[tuple[str, str]], PlannedImage] = {
+        futures: dict[Future[Written], PlannedImage] = {
             pool.submit(one, image): image for image in jobs
         }
         pending = set(futures)
@@ -415,6 +416,8 @@ def _build(
                 future.cancel()
             raise
 
+    uid_map: dict[str, str] = {}
+    dropped: dict[int, tuple[str, int]] = {}
     cases_json = []
     key_cases: dict[str, KeyCase] = {}
     key_images: dict[str, KeyImage] = {}
@@ -422,7 +425,10 @@ def _build(
         first = case.rows[0]
         images_json = []
         for image in case.images:
-            new_sop, digest = results[image.image_code]
+            written = results[image.image_code]
+            new_sop, digest = written.sop_instance_uid, written.sha256
+            uid_map.update(written.uid_map)
+            dropped[image.row.row] = (image.row.path, written.n_dropped)
             images_json.append(
                 {
                     "image_code": image.image_code,
@@ -479,11 +485,12 @@ def _build(
         cases=key_cases,
         images=key_images,
         repeats=plan.repeats,
+        uids=dict(sorted(uid_map.items())),
     )
-    return document, key
+    return document, key, dict(sorted(dropped.items()))
 
 
-def _result(future: Future[tuple[str, str]], image: PlannedImage) -> tuple[str, str]:
+def _result(future: Future[Written], image: PlannedImage) -> Written:
     """The job's result; its failure becomes an error naming the manifest row and file."""
     where = f"manifest row {image.row.row} ({image.row.path})"
     try:

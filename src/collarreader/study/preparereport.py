@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -39,6 +39,7 @@ class PrepareReport:
     n_repeats : repeat reads per reader
     left_out : images not passed to readers, with the reason
     confirmed : burned-in images admitted because the study lead confirmed them
+    dropped : manifest row → (path, attributes dropped by de-identification)
     warnings : e.g. incomplete cases
     text : the full report for the study lead (names manifest rows, paths and patients)
     set_text : the identity-free report written to ``SETDIR/report.txt``
@@ -55,6 +56,7 @@ class PrepareReport:
     n_repeats: int
     left_out: tuple[LeftOut, ...]
     confirmed: tuple[LeftOut, ...]
+    dropped: dict[int, tuple[str, int]]
     warnings: tuple[str, ...]
     text: str = field(repr=False)
     set_text: str = field(repr=False)
@@ -77,6 +79,7 @@ def make_report(
     readers: Sequence[str],
     left_out: Sequence[LeftOut],
     confirmed: Sequence[LeftOut],
+    dropped: Mapping[int, tuple[str, int]],
     warnings: Sequence[str],
     protocol: Protocol,
     blind_timepoints: bool,
@@ -107,6 +110,8 @@ def make_report(
         *(f"  row {item.row} ({item.path}): {item.reason}" for item in confirmed),
         f"warnings ({len(warnings)}):",
         *(f"  {warning}" for warning in warnings),
+        "attributes dropped by de-identification (allow-list), per source file:",
+        *(f"  row {row} ({path}): {count}" for row, (path, count) in dropped.items()),
     ]
 
     # The set's own report goes to readers: counts and manifest row numbers only, no site,
@@ -140,6 +145,7 @@ def make_report(
         n_repeats=plan.n_repeats,
         left_out=tuple(left_out),
         confirmed=tuple(confirmed),
+        dropped=dict(dropped),
         warnings=tuple(warnings),
         text="\n".join(lines) + "\n",
         set_text="\n".join(set_lines) + "\n",
