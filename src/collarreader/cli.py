@@ -103,6 +103,7 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
             if args.confirm_burned_in
             else (),
             force=args.force,
+            skip_unreadable=args.skip_unreadable,
             progress=progress,
         )
     print(report.text)
@@ -380,6 +381,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATHS",
         help="manifest paths of burned-in images you have checked: comma-separated, or a "
         "text file listing one per line",
+    )
+    p.add_argument(
+        "--skip-unreadable",
+        action="store_true",
+        help="leave out images the reader cannot open (listed in the report) instead of stopping",
     )
     p.add_argument("--force", action="store_true", help="replace an existing reading set")
     p.set_defaults(handler=_cmd_prepare)

@@ -497,9 +497,10 @@ def test_undecodable_compressed_image_is_refused_and_leaves_nothing(
     victim.write_bytes(bytes(data))
     assert dataset.file_meta.TransferSyntaxUID == RLELossless
     before = victim.read_bytes()
-    with pytest.raises(DicomReadError) as caught:
+    with pytest.raises(ManifestError) as caught:
         prepare_reading_set(study, tmp_path / "set", tmp_path / "key", "A")
-    assert "12m_LAT.dcm" in str(caught.value)
+    where = victim.relative_to(study.parent).as_posix()
+    assert f"({where}): the reader cannot open it" in str(caught.value)
     assert leftovers(tmp_path) == ["source"]
     assert victim.read_bytes() == before
 

@@ -18,7 +18,6 @@ from collarreader.errors import (
     DicomReadError,
     ReadingSetError,
 )
-from collarreader.imaging import load_radiograph
 from collarreader.study.deid import (
     DEIDENTIFICATION_METHOD,
     Deidentifier,
@@ -53,8 +52,9 @@ def write_image(
 ) -> Written:
     """De-identify one source file into ``target``.
 
-    pydicom parses the header only (every image is also decoded once with the reader's own
-    loader, to prove it opens; its bytes are still copied, never re-encoded); the
+    pydicom parses the header only (``prepare`` has decoded every image once with the reader's
+    own crash-safe loader, so the reader may later hand these verified bytes to the faster
+    gdcm, ``trusted=True``; the bytes are copied, never re-encoded); the
     de-identified header (:meth:`Deidentifier.clean`, the allow-list) is encoded by pydicom in the
     source's transfer syntax and followed by the source's (7FE0,0010) Pixel Data element
     copied byte for byte — tag, length and value —
@@ -92,11 +92,6 @@ def write_image(
                 else result.get("PixelData") is dataset.get("PixelData")  # the same object
             )
             syntax = header.file_meta.TransferSyntaxUID
-            # Decoded once here with the crash-safe decoders, so nothing a reader cannot open
-            # reaches the set, and the reader may later hand these verified bytes to the
-            # faster gdcm (`trusted=True`), which aborts the whole process on some corrupt
-            # JPEG / JPEG 2000 streams.
-            load_radiograph(source)
             if result.file_meta.TransferSyntaxUID != syntax or not pixels_kept:
                 raise DeidentificationError(
                     f"{source}: de-identification changed the pixel data or the transfer "

@@ -22,6 +22,7 @@ import math
 import os
 import secrets
 import shutil
+import warnings
 from collections.abc import Iterable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from pathlib import Path
@@ -35,6 +36,7 @@ from collarreader.errors import (
     ManifestError,
     ReadingSetError,
 )
+from collarreader.imaging import DicomWarning, load_radiograph
 from collarreader.model import ProgressCallback
 from collarreader.protocol import DEFAULT_PROTOCOL, Protocol, load_protocol
 from collarreader.study.deid import (
@@ -124,6 +126,27 @@ def _looks_like_dicom(path: Path) -> bool:
 # --------------------------------------------------------------------------- checks
 
 
+def _unreadable(rows: Sequence[ManifestRow], workers: int | None) -> list[LeftOut]:
+    """Rows whose image the reader's own loader cannot open, with the loader's message.
+
+    Every image is decoded here, compressed or not, before anything is written: a file that
+    fails here would fail on a reader's screen.
+    """
+
+    def check(row: ManifestRow) -> LeftOut | None:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DicomWarning)  # usable oddities: not our concern
+                load_radiograph(row.file)
+        except DicomReadError as error:
+            return LeftOut(row.row, row.path, f"the reader cannot open it: {error.reason}")
+        return None
+
+    n_workers = workers or min(4, os.cpu_count() or 1)
+    with ThreadPoolExecutor(max_workers=n_workers, thread_name_prefix="decode") as pool:
+        return [item for item in pool.map(check, rows) if item is not None]
+
+
 def _check_output(setdir: Path, force: bool) -> None:
     if not setdir.exists():
         if not setdir.parent.is_dir():
@@ -190,6 +213,7 @@ def prepare_reading_set(
     blind_timepoints: bool = False,
     confirm_burned_in: Iterable[str] = (),
     force: bool = False,
+    skip_unreadable: bool = False,
     progress: ProgressCallback | None = None,
     workers: int | None = None,
 ) -> PrepareReport:
@@ -209,6 +233,8 @@ def prepare_reading_set(
     blind_timepoints : label time points A/B (random per case) instead of 6m/12m
     confirm_burned_in : manifest paths of images with burned-in text that the study lead has
         checked and admits
+    skip_unreadable : leave out (and list in the report) images the reader's loader cannot
+        open, instead of refusing to build the set
     force : replace an existing reading set at ``out`` and an existing key (kept as ``.bak``)
     progress : called as ``progress(done, total)`` from the calling thread after each image
         is written
@@ -278,6 +304,19 @@ def prepare_reading_set(
                     "shows no identifying text",
                 )
             )
+    unreadable = _unreadable(admitted, workers)
+    if unreadable and not skip_unreadable:
+        raise ManifestError(
+            f"{source.path}: {len(unreadable)} image(s) cannot be opened by the reader, so "
+            "nothing was written:\n"
+            + "\n".join(f"  row {item.row} ({item.path}): {item.reason}" for item in unreadable)
+            + "\nExport them again from the site's archive, or pass --skip-unreadable to leave "
+            "them out (the report lists them)."
+        )
+    left_out.extend(unreadable)
+    left_out.sort(key=lambda item: item.row)
+    skipped = {item.row for item in unreadable}
+    admitted = [row for row in admitted if row.row not in skipped]
     if not admitted:
         raise ReadingSetError(
             f"{source.path}: every image was left out (see below); nothing to read.\n"
