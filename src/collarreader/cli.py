@@ -123,8 +123,21 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_key(args: argparse.Namespace) -> None:
+    """Refuse a ``--key`` that is not the one the database's reading set committed to."""
+    if args.key is not None:
+        from collarreader.study.keycheck import load_key_for_database
+
+        load_key_for_database(args.key, args.db)
+
+
 def _cmd_simulate_reads(args: argparse.Namespace) -> int:
     from collarreader.study.simulate import simulate_reads
+
+    if args.key is not None:  # before the database is created: a wrong key leaves nothing
+        from collarreader.study.keycheck import load_key_for_set
+
+        load_key_for_set(args.key, args.setdir)
 
     with progress_bar(f"reader {args.reader}") as progress:
         summary = simulate_reads(
@@ -152,6 +165,8 @@ def _cmd_merge(args: argparse.Namespace) -> int:
 def _cmd_export(args: argparse.Namespace) -> int:
     from collarreader.analysis.study import write_study_export
 
+    _check_key(args)
+
     written = write_study_export(
         args.db, args.out, fmt=args.format, key=args.key, protocol=args.protocol
     )
@@ -162,6 +177,8 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 def _cmd_agreement(args: argparse.Namespace) -> int:
     from collarreader.analysis.study import write_study_report
+
+    _check_key(args)
 
     with progress_bar("agreement") as progress:
         report = write_study_report(
@@ -203,6 +220,10 @@ def _cmd_clinical(args: argparse.Namespace) -> int:
 
     database = store.open_study_database(args.db)
     try:
+        if getattr(args, "key", None) is not None:
+            from collarreader.study.keycheck import load_key_for_database
+
+            load_key_for_database(args.key, database)
         if args.clinical_command == "import-oxford":
             print(
                 store.import_oxford_csv(

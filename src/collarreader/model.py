@@ -254,6 +254,7 @@ class DatabaseIdentity:
     created_at: str
     app_version: str
     schema_revision: str
+    key_commitment: str | None = None
 
 
 TIDY_COLUMNS: tuple[str, ...] = (

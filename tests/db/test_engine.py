@@ -125,6 +125,12 @@ def test_old_revision_is_backed_up_then_upgraded(tmp_path: Path) -> None:
         connection = plain.execution_options(collar_begin="IMMEDIATE")
         with connection.begin():
             run_migrations(connection, REVISIONS[0])
+            # Today's Transaction writes every column of today's model: give the old table the
+            # later column for this insert and drop it again, so the file is revision 1 as an
+            # old collarreader wrote it.
+            connection.exec_driver_sql(
+                "ALTER TABLE db_identity ADD COLUMN key_commitment VARCHAR(80)"
+            )
             Transaction(
                 connection, db_id=db_id, actor="A", at="2024-01-01T00:00:00.000000Z"
             ).insert(
@@ -138,6 +144,7 @@ def test_old_revision_is_backed_up_then_upgraded(tmp_path: Path) -> None:
                     "schema_revision": REVISIONS[0],
                 },
             )
+            connection.exec_driver_sql("ALTER TABLE db_identity DROP COLUMN key_commitment")
     engine.dispose()
     with pytest.raises(DatabaseError, match="older than"):
         open_database(path, upgrade=False)

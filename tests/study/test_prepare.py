@@ -151,6 +151,7 @@ def test_end_to_end(study: Path, tmp_path: Path) -> None:
         "blind_timepoints",
         "cases",
         "readers",
+        "key_commitment",
     ]
     assert (document["format"], document["version"]) == ("collarreader-readingset", 1)
     assert document["protocol"]["file"] == "protocol.toml"
@@ -273,7 +274,19 @@ def test_row_order_does_not_change_the_set(study: Path, tmp_path: Path) -> None:
     shuffled.write_text("\n".join([lines[0], *reversed(lines[1:])]) + "\n")
     prepare_reading_set(study, tmp_path / "a", tmp_path / "a.key", "A", seed=5)
     prepare_reading_set(shuffled, tmp_path / "b", tmp_path / "b.key", "A", seed=5)
-    assert set_contents(tmp_path / "a") == set_contents(tmp_path / "b")
+    a, b = set_contents(tmp_path / "a"), set_contents(tmp_path / "b")
+    # The keys differ in one value, the manifest they name, so the commitments differ; the
+    # rest of the set is byte for byte the same.
+    a_document, b_document = json.loads(a.pop(READINGSET_FILE)), json.loads(b.pop(READINGSET_FILE))
+    assert a_document.pop("key_commitment") != b_document.pop("key_commitment")
+    assert a_document == b_document
+    assert a == b
+    a_key, b_key = (
+        json.loads((tmp_path / "a.key").read_text()),
+        json.loads((tmp_path / "b.key").read_text()),
+    )
+    assert a_key.pop("manifest") != b_key.pop("manifest")
+    assert a_key == b_key
 
 
 def test_orders_differ_per_reader_and_repeat_fraction_is_honoured(tmp_path: Path) -> None:

@@ -35,7 +35,12 @@ from collarreader.db.transaction import Transaction
 from collarreader.errors import DatabaseError
 from collarreader.model import DatabaseIdentity, DatabaseRole, utc_now_iso
 
-REVISIONS: tuple[str, ...] = ("0001_initial", "0002_merge_log", "0003_clinical")
+REVISIONS: tuple[str, ...] = (
+    "0001_initial",
+    "0002_merge_log",
+    "0003_clinical",
+    "0004_key_commitment",
+)
 """Every schema revision, oldest first (the Alembic scripts in ``migrations/versions``)."""
 
 HEAD_REVISION = REVISIONS[-1]
@@ -211,6 +216,7 @@ def read_identity(connection: Connection) -> DatabaseIdentity | None:
         created_at=row["created_at"],
         app_version=row["app_version"],
         schema_revision=row["schema_revision"],
+        key_commitment=row.get("key_commitment"),
     )
 
 
@@ -259,6 +265,7 @@ def open_database(
     set_uuid: str | None = None,
     protocol: ProtocolIdentity | None = None,
     upgrade: bool = True,
+    key_commitment: str | None = None,
 ) -> Database:
     """Open (or create) a collarreader database.
 
@@ -273,6 +280,8 @@ def open_database(
     protocol : the scoring protocol (``name``, ``version``, ``sha256``); its hash must match an
         existing database's when given and recorded
     upgrade : upgrade an older schema (after a backup); False refuses instead
+    key_commitment : the reading set's commitment to its key (``readingset.json``), recorded
+        when the database is created
 
     Raises
     ------
@@ -308,6 +317,7 @@ def open_database(
             set_uuid=set_uuid,
             protocol=protocol,
             upgrade=upgrade,
+            key_commitment=key_commitment,
         )
     except sa_exc.DBAPIError as error:
         engine.dispose()
@@ -335,6 +345,7 @@ def _open(
     set_uuid: str | None,
     protocol: ProtocolIdentity | None,
     upgrade: bool,
+    key_commitment: str | None = None,
 ) -> Database:
     with engine.connect() as connection:
         has_identity = inspect(connection).has_table("db_identity")
@@ -348,7 +359,9 @@ def _open(
                 "database collarreader created."
             )
             raise DatabaseError(message)
-        identity = _create(engine, role, reader_id, set_uuid, protocol)
+        identity = _create(
+            engine, role, reader_id, set_uuid, protocol, key_commitment=key_commitment
+        )
         return Database(engine, url, path, identity)
     if revision is None:
         message = f"{label}: a collarreader database without a schema revision; it is damaged."
@@ -441,6 +454,8 @@ def _create(
     reader_id: str | None,
     set_uuid: str | None,
     protocol: ProtocolIdentity | None,
+    *,
+    key_commitment: str | None = None,
 ) -> DatabaseIdentity:
     if role is None:
         message = "Creating a database needs its role: 'reader' or 'study'."
@@ -478,6 +493,7 @@ def _create(
                     "created_at": at,
                     "app_version": __version__,
                     "schema_revision": HEAD_REVISION,
+                    "key_commitment": key_commitment,
                 },
             )
             identity = read_identity(connection)

@@ -247,6 +247,7 @@ class _Source:
     last_seq: int
     last_hash: str
     counts: dict[str, int]
+    key_commitment: str | None = None
 
 
 @dataclass(frozen=True)
@@ -346,6 +347,13 @@ def _describe_source(path: Path) -> _Source:
         if len(identities) != 1:
             raise _refuse(path, f"db_identity holds {len(identities)} rows instead of one.")
         db_id, role, reader_id, set_uuid, p_name, p_version, p_sha = identities[0]
+        # Revision 0004 and later: the set's commitment to its key, carried into the study.
+        columns = {row[1] for row in connection.execute("PRAGMA table_info(db_identity)")}
+        commitment = (
+            connection.execute("SELECT key_commitment FROM db_identity").fetchone()[0]
+            if "key_commitment" in columns
+            else None
+        )
         if role != DatabaseRole.READER or not reader_id:
             raise _refuse(
                 path,
@@ -408,6 +416,7 @@ def _describe_source(path: Path) -> _Source:
         schema_revision=revisions[0],
         last_seq=int(tail[0]),
         last_hash=str(tail[1]),
+        key_commitment=commitment,
         counts=counts,
     )
 
@@ -608,12 +617,21 @@ def _open_target(target: str | Path, first: _Source) -> tuple[Database, bool]:
     if not exists:
         protocol = _ProtocolRef(first.protocol_name, first.protocol_version, first.protocol_sha256)
         database = open_database(
-            target, create=True, role="study", set_uuid=first.set_uuid, protocol=protocol
+            target,
+            create=True,
+            role="study",
+            set_uuid=first.set_uuid,
+            protocol=protocol,
+            key_commitment=first.key_commitment,
         )
         return database, True
     database = open_database(target, role="study")
     identity = database.identity
-    if identity.set_uuid is None or identity.protocol_sha256 is None:
+    if (
+        identity.set_uuid is None
+        or identity.protocol_sha256 is None
+        or (identity.key_commitment is None and first.key_commitment is not None)
+    ):
         # A study database made before it knew its set: the first merge records it (audited).
         with database.write() as connection:
             tx = Transaction(
@@ -632,6 +650,7 @@ def _open_target(target: str | Path, first: _Source) -> tuple[Database, bool]:
                     "protocol_name": identity.protocol_name or first.protocol_name,
                     "protocol_version": identity.protocol_version or first.protocol_version,
                     "protocol_sha256": identity.protocol_sha256 or first.protocol_sha256,
+                    "key_commitment": identity.key_commitment or first.key_commitment,
                 },
             )
         database.close()

@@ -56,6 +56,7 @@ class DbIdentity(Base):
     created_at: Mapped[str] = mapped_column(String(TS_LEN))
     app_version: Mapped[str] = mapped_column(String(32))
     schema_revision: Mapped[str] = mapped_column(String(32))
+    key_commitment: Mapped[str | None] = mapped_column(String(80))
 
 
 class Reader(Base):

@@ -51,6 +51,7 @@ from collarreader.study.keyfile import (
     KeyImage,
     check_key_location,
     install_key,
+    key_commitment,
     stage_key,
 )
 from collarreader.study.manifest import (
@@ -59,7 +60,7 @@ from collarreader.study.manifest import (
     TimePoint,
     load_manifest,
 )
-from collarreader.study.plan import Plan, PlannedImage, derive_secret, make_plan
+from collarreader.study.plan import Plan, PlannedImage, Stream, derive_secret, make_plan
 from collarreader.study.preparereport import LeftOut, PrepareReport, make_report, with_backup
 from collarreader.study.readingset import (
     FORMAT,
@@ -525,7 +526,10 @@ def _build(
         images=key_images,
         repeats=plan.repeats,
         uids=dict(sorted(uid_map.items())),
+        # Random with a random secret, reproducible with a seeded one (so is the whole set).
+        nonce=Stream(secret, "key-nonce").bytes(32),
     )
+    document["key_commitment"] = key_commitment(key)
     return document, key, dict(sorted(dropped.items()))
 
 
