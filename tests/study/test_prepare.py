@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import shutil
 import stat
@@ -27,14 +28,18 @@ from collarreader.study.manifest import TimePoint
 from collarreader.study.prepare import (
     parse_path_list,
     parse_readers,
-    prepare_reading_set,
 )
+from collarreader.study.prepare import prepare_reading_set as _prepare_reading_set
 from collarreader.study.readingset import (
     CODE_ALPHABET,
     READINGSET_FILE,
     CaseKind,
     open_reading_set,
 )
+
+# These tests are about planning, writing and refusing; the search for burned-in text (a
+# Tesseract run per image) is tested in test_ocr.py, so it is switched off here.
+prepare_reading_set = functools.partial(_prepare_reading_set, search_text=False)
 
 HEADER = ["path", "site", "patient", "timepoint", "view", "joint", "side"]
 # Identity that must never reach a reading set (headers, manifest values, file names).

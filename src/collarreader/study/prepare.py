@@ -22,7 +22,6 @@ import math
 import os
 import secrets
 import shutil
-import warnings
 from collections.abc import Iterable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from pathlib import Path
@@ -36,9 +35,9 @@ from collarreader.errors import (
     ManifestError,
     ReadingSetError,
 )
-from collarreader.imaging import DicomWarning, load_radiograph
 from collarreader.model import ProgressCallback
 from collarreader.protocol import DEFAULT_PROTOCOL, Protocol, load_protocol
+from collarreader.study.contactsheet import CONTACT_SHEET_FILE, write_contact_sheet
 from collarreader.study.deid import (
     Deidentifier,
     burned_in_status,
@@ -60,6 +59,7 @@ from collarreader.study.manifest import (
     TimePoint,
     load_manifest,
 )
+from collarreader.study.ocr import TextBox, require_ocr
 from collarreader.study.plan import Plan, PlannedImage, Stream, derive_secret, make_plan
 from collarreader.study.preparereport import LeftOut, PrepareReport, make_report, with_backup
 from collarreader.study.readingset import (
@@ -73,6 +73,7 @@ from collarreader.study.readingset import (
     open_reading_set,
     valid_reader_id,
 )
+from collarreader.study.screening import screen_images
 
 DEFAULT_REPEAT_FRACTION = 0.2
 """Share of cases each reader reads twice: 20 % gives ≥ 20 repeat pairs from 100 cases, enough
@@ -127,25 +128,9 @@ def _looks_like_dicom(path: Path) -> bool:
 # --------------------------------------------------------------------------- checks
 
 
-def _unreadable(rows: Sequence[ManifestRow], workers: int | None) -> list[LeftOut]:
-    """Rows whose image the reader's own loader cannot open, with the loader's message.
-
-    Every image is decoded here, compressed or not, before anything is written: a file that
-    fails here would fail on a reader's screen.
-    """
-
-    def check(row: ManifestRow) -> LeftOut | None:
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", DicomWarning)  # usable oddities: not our concern
-                load_radiograph(row.file)
-        except DicomReadError as error:
-            return LeftOut(row.row, row.path, f"the reader cannot open it: {error.reason}")
-        return None
-
-    n_workers = workers or min(4, os.cpu_count() or 1)
-    with ThreadPoolExecutor(max_workers=n_workers, thread_name_prefix="decode") as pool:
-        return [item for item in pool.map(check, rows) if item is not None]
+def _boxes_text(boxes: Sequence[TextBox]) -> str:
+    shown = ", ".join(f"x {b.x_px} y {b.y_px} {b.width_px}×{b.height_px} px" for b in boxes[:4])
+    return shown + (f" and {len(boxes) - 4} more" if len(boxes) > 4 else "")
 
 
 def _check_output(setdir: Path, force: bool) -> None:
@@ -215,6 +200,7 @@ def prepare_reading_set(
     confirm_burned_in: Iterable[str] = (),
     force: bool = False,
     skip_unreadable: bool = False,
+    search_text: bool = True,
     progress: ProgressCallback | None = None,
     workers: int | None = None,
 ) -> PrepareReport:
@@ -236,6 +222,9 @@ def prepare_reading_set(
         checked and admits
     skip_unreadable : leave out (and list in the report) images the reader's loader cannot
         open, instead of refusing to build the set
+    search_text : search every image for burned-in text with OCR (Tesseract) and hold back
+        those with text; False only where the images are known to carry none (the report says
+        they were not searched)
     force : replace an existing reading set at ``out`` and an existing key (kept as ``.bak``)
     progress : called as ``progress(done, total)`` from the calling thread after each image
         is written
@@ -305,7 +294,15 @@ def prepare_reading_set(
                     "shows no identifying text",
                 )
             )
-    unreadable = _unreadable(admitted, workers)
+    if search_text:
+        require_ocr()
+    held = [row for row in source.rows if row.row in {item.row for item in left_out}]
+    screened = screen_images([*admitted, *held], search_text=search_text, workers=workers)
+    unreadable = [
+        LeftOut(row.row, row.path, problem)
+        for row in admitted
+        if (problem := screened[row.row].problem) is not None
+    ]
     if unreadable and not skip_unreadable:
         raise ManifestError(
             f"{source.path}: {len(unreadable)} image(s) cannot be opened by the reader, so "
@@ -315,9 +312,35 @@ def prepare_reading_set(
             "them out (the report lists them)."
         )
     left_out.extend(unreadable)
+    text_rows = {
+        row.row
+        for row in admitted
+        if screened[row.row].text_boxes and row.row not in confirmed_rows
+    }
+    for row in admitted:
+        boxes = screened[row.row].text_boxes
+        if not boxes:
+            continue
+        reason = (
+            f"OCR found text in the pixels at {len(boxes)} place(s) ({_boxes_text(boxes)}) "
+            f"although (0028,0301) Burned In Annotation is {burned_in_status(row.header)}"
+        )
+        if row.row in confirmed_rows:
+            confirmed.append(LeftOut(row.row, row.path, reason + "; confirmed by the study lead"))
+        else:
+            left_out.append(
+                LeftOut(
+                    row.row,
+                    row.path,
+                    reason + "; check it in the contact sheet and admit it with "
+                    "--confirm-burned-in if the text identifies no one",
+                )
+            )
     left_out.sort(key=lambda item: item.row)
-    skipped = {item.row for item in unreadable}
+    skipped = {item.row for item in unreadable} | text_rows
     admitted = [row for row in admitted if row.row not in skipped]
+    held_rows = sorted({item.row for item in left_out} - {item.row for item in unreadable})
+    sheet = key_path.parent / CONTACT_SHEET_FILE if held_rows else None
     if not admitted:
         raise ReadingSetError(
             f"{source.path}: every image was left out (see below); nothing to read.\n"
@@ -332,6 +355,15 @@ def prepare_reading_set(
         warnings.append(
             "seeded set: whoever knows the seed and the manifest can recompute the codes and so "
             "unblind the set; keep the seed as secret as the key, or omit --seed for a real study"
+        )
+    if not search_text:
+        warnings.append(
+            "the images were not searched for burned-in text (OCR switched off): check them"
+        )
+    if sheet is not None:
+        warnings.append(
+            f"{len(held_rows)} image(s) held back for text; review them in the contact sheet "
+            f"{sheet}"
         )
     if dropped_cases:
         warnings.append(
@@ -399,6 +431,8 @@ def prepare_reading_set(
         shutil.rmtree(aside, ignore_errors=True)
     if backup is not None:
         report = with_backup(report, backup)
+    if sheet is not None:
+        write_contact_sheet(sheet, [screened[row] for row in held_rows])
     return report
 
 
