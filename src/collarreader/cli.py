@@ -104,6 +104,7 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
             else (),
             force=args.force,
             skip_unreadable=args.skip_unreadable,
+            redact=args.redact,
             progress=progress,
         )
     print(report.text)
@@ -402,6 +403,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATHS",
         help="manifest paths of burned-in images you have checked: comma-separated, or a "
         "text file listing one per line",
+    )
+    p.add_argument(
+        "--redact",
+        metavar="CSV",
+        type=Path,
+        help="rectangles to blank in held-back images: CSV of path, x, y, width, height (px)",
     )
     p.add_argument(
         "--skip-unreadable",

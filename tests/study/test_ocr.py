@@ -7,13 +7,17 @@ missing Tesseract is a failure (``./run.sh test`` installs it).
 from __future__ import annotations
 
 import csv
+import json
 import os
 from pathlib import Path
 
 import numpy as np
 import pydicom
 import pytest
+from pydicom.uid import ExplicitVRLittleEndian, RLELossless
 
+from collarreader.cli import main
+from collarreader.errors import ManifestError
 from collarreader.imaging import load_radiograph
 from collarreader.study.contactsheet import CONTACT_SHEET_FILE
 from collarreader.study.ocr import find_text, ocr_available
@@ -143,3 +147,82 @@ def test_text_search_can_be_switched_off_and_says_so(phantom: Path, tmp_path: Pa
     assert report.n_images == 8
     assert any("not searched for burned-in text" in warning for warning in report.warnings)
     assert np.any(load_radiograph(path).pixels)  # (the label is still there, unseen)
+
+
+def write_redactions(path: Path, rows: list[tuple[str, int, int, int, int]]) -> Path:
+    with path.open("w", newline="", encoding="utf-8") as stream:
+        writer = csv.writer(stream)
+        writer.writerow(["path", "x", "y", "width", "height"])
+        writer.writerows(rows)
+    return path
+
+
+@pytest.mark.parametrize("compressed", [False, True])
+def test_redaction_blanks_the_set_copy_and_passes_the_check_again(
+    phantom: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], compressed: bool
+) -> None:
+    manifest = copy_study(phantom, tmp_path / "source")
+    row, path = uncompressed_row(manifest)
+    x, y, width, height = burn_label(path)
+    if compressed:  # RLE Lossless: decoded, blanked and encoded again
+        ds = pydicom.dcmread(path)
+        ds.compress(RLELossless, encoding_plugin="pydicom")
+        ds.save_as(path, enforce_file_format=True)
+    before = path.read_bytes()
+    relative = path.relative_to(manifest.parent).as_posix()
+    missed = write_redactions(tmp_path / "missed.csv", [(relative, 200, 200, 10, 10)])
+    args = ["prepare", "--manifest", str(manifest), "--readers", "A", "--seed", "3"]
+    # A rectangle beside the text: OCR still finds it, the image stays held back.
+    out = tmp_path / "missed-set"
+    assert (
+        main(
+            [*args, "--out", str(out), "--key", str(tmp_path / "k1.json"), "--redact", str(missed)]
+        )
+        == 0
+    )
+    assert (
+        f"row {row} ({relative}): OCR still finds text after redaction" in capsys.readouterr().out
+    )
+    # The rectangle over the label: admitted, blanked in the set, the source untouched.
+    over = write_redactions(
+        tmp_path / "over.csv", [(relative, x - 2, y - 2, width + 4, height + 4)]
+    )
+    out = tmp_path / "set"
+    assert (
+        main([*args, "--out", str(out), "--key", str(tmp_path / "k2.json"), "--redact", str(over)])
+        == 0
+    )
+    printed = capsys.readouterr().out
+    assert f"redacted by the study lead (1):\n  row {row} ({relative}):" in printed
+    assert "encoded again as RLE Lossless" in printed if compressed else "blanked" in printed
+    assert path.read_bytes() == before
+    reading_set = open_reading_set(out)
+    assert len(reading_set.images) == 8
+    assert (
+        f"images redacted by the study lead (1), by manifest row: {row}"
+        in (out / "report.txt").read_text()
+    )
+    key = json.loads((tmp_path / "k2.json").read_text())
+    code = next(c for c, image in key["images"].items() if image["source"] == relative)
+    written = reading_set.path / "images" / f"{code}.dcm"
+    copy = pydicom.dcmread(written)
+    assert copy.file_meta.TransferSyntaxUID == (
+        RLELossless if compressed else ExplicitVRLittleEndian
+    )
+    label = copy.pixel_array[y : y + height, x : x + width]
+    assert label.min() == label.max()  # one flat value where the label was
+    assert find_text(load_radiograph(written)) == ()
+    outside = copy.pixel_array[y + height + 10 :, :]
+    assert np.array_equal(outside, pydicom.dcmread(path).pixel_array[y + height + 10 :, :])
+
+
+def test_redaction_csv_errors_are_listed_by_row(phantom: Path, tmp_path: Path) -> None:
+    bad = write_redactions(
+        tmp_path / "bad.csv", [("not/in/manifest.dcm", 1, 1, 5, 5), ("x", -1, 0, 0, 3)]
+    )
+    with pytest.raises(ManifestError) as caught:
+        prepare_reading_set(phantom, tmp_path / "set", tmp_path / "k.json", "A", redact=bad)
+    message = str(caught.value)
+    assert "row 2: 'not/in/manifest.dcm' is not a path of manifest.csv" in message
+    assert "row 3:" in message
+    assert not (tmp_path / "set").exists()

@@ -6,6 +6,7 @@ import hashlib
 import io
 import os
 import struct
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, BinaryIO, NamedTuple
 
@@ -26,6 +27,7 @@ from collarreader.study.manifest import (
     pixel_data_span,
 )
 from collarreader.study.plan import PlannedImage
+from collarreader.study.redaction import Rect, redact_dataset
 
 _COPY_CHUNK_BYTES = 1 << 20
 
@@ -39,16 +41,23 @@ class Written(NamedTuple):
     sha256 : hex SHA-256 of the written file
     uid_map : every UID replaced, original → new
     n_dropped : attributes of the source not carried over
+    redaction_note : what redaction did (empty: not redacted)
     """
 
     sop_instance_uid: str
     sha256: str
     uid_map: dict[str, str]
     n_dropped: int
+    redaction_note: str = ""
 
 
 def write_image(
-    image: PlannedImage, target: Path, deidentifier: Deidentifier, *, remove_dates: bool
+    image: PlannedImage,
+    target: Path,
+    deidentifier: Deidentifier,
+    *,
+    remove_dates: bool,
+    redactions: Sequence[Rect] = (),
 ) -> Written:
     """De-identify one source file into ``target``.
 
@@ -63,6 +72,8 @@ def write_image(
     threads run in parallel). A file with elements after the pixel data (trailing padding,
     private groups) is read whole by pydicom instead, so those are de-identified too. The file
     is created exclusively: codes are unique, so an existing file means something is wrong.
+    With ``redactions`` the pixels are decoded, blanked there and written by pydicom
+    (:func:`~collarreader.study.redaction.redact_dataset`) instead of copied.
     """
     source = image.row.file
     hint = "Export the image again from the site's archive."
@@ -74,7 +85,7 @@ def write_image(
             span = pixel_data_span(stream, header, size)
             if span.problem:
                 raise DicomReadError(source, span.problem + ".", hint)
-            pixels_last = span.end == size
+            pixels_last = span.end == size and not redactions
             if not pixels_last:
                 stream.seek(0)
             dataset = header if pixels_last else pydicom.dcmread(stream)
@@ -92,7 +103,8 @@ def write_image(
                 else result.get("PixelData") is dataset.get("PixelData")  # the same object
             )
             syntax = header.file_meta.TransferSyntaxUID
-            if result.file_meta.TransferSyntaxUID != syntax or not pixels_kept:
+            note = redact_dataset(result, redactions) if redactions else ""
+            if not redactions and (result.file_meta.TransferSyntaxUID != syntax or not pixels_kept):
                 raise DeidentificationError(
                     f"{source}: de-identification changed the pixel data or the transfer "
                     "syntax. This is a bug in collarreader: the image was not passed to readers."
@@ -115,7 +127,7 @@ def write_image(
             source, f"cannot be read ({type(error).__name__}: {error}).", hint
         ) from error
     return Written(
-        str(result.SOPInstanceUID), digest.hexdigest(), cleaned.uid_map, cleaned.n_dropped
+        str(result.SOPInstanceUID), digest.hexdigest(), cleaned.uid_map, cleaned.n_dropped, note
     )
 
 

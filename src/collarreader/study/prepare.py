@@ -22,7 +22,7 @@ import math
 import os
 import secrets
 import shutil
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
@@ -73,6 +73,7 @@ from collarreader.study.readingset import (
     open_reading_set,
     valid_reader_id,
 )
+from collarreader.study.redaction import Rect, parse_redactions, rects_text
 from collarreader.study.screening import screen_images
 
 DEFAULT_REPEAT_FRACTION = 0.2
@@ -198,6 +199,7 @@ def prepare_reading_set(
     protocol: str | Path = DEFAULT_PROTOCOL,
     blind_timepoints: bool = False,
     confirm_burned_in: Iterable[str] = (),
+    redact: str | Path | None = None,
     force: bool = False,
     skip_unreadable: bool = False,
     search_text: bool = True,
@@ -218,6 +220,9 @@ def prepare_reading_set(
         byte-identical set. Without it the per-study secret is random.
     protocol : shipped protocol name or path of a ``.toml`` file
     blind_timepoints : label time points A/B (random per case) instead of 6m/12m
+    redact : a CSV of rectangles to blank in the set's copies (``path, x, y, width, height``,
+        see :mod:`collarreader.study.redaction`); a redacted image is admitted when OCR finds
+        no text left in it
     confirm_burned_in : manifest paths of images with burned-in text that the study lead has
         checked and admits
     skip_unreadable : leave out (and list in the report) images the reader's loader cannot
@@ -275,12 +280,13 @@ def prepare_reading_set(
             "written in the manifest's 'path' column."
         )
 
+    redactions = parse_redactions(redact, source) if redact is not None else {}
     left_out: list[LeftOut] = []
     confirmed: list[LeftOut] = []
     admitted: list[ManifestRow] = []
     for row in source.rows:
         reason = _burned_in_reason(row)
-        if reason is None:
+        if reason is None or row.row in redactions:
             admitted.append(row)
         elif row.row in confirmed_rows:
             confirmed.append(LeftOut(row.row, row.path, reason + "; confirmed by the study lead"))
@@ -297,7 +303,9 @@ def prepare_reading_set(
     if search_text:
         require_ocr()
     held = [row for row in source.rows if row.row in {item.row for item in left_out}]
-    screened = screen_images([*admitted, *held], search_text=search_text, workers=workers)
+    screened = screen_images(
+        [*admitted, *held], search_text=search_text, workers=workers, redactions=redactions
+    )
     unreadable = [
         LeftOut(row.row, row.path, problem)
         for row in admitted
@@ -325,6 +333,11 @@ def prepare_reading_set(
             f"OCR found text in the pixels at {len(boxes)} place(s) ({_boxes_text(boxes)}) "
             f"although (0028,0301) Burned In Annotation is {burned_in_status(row.header)}"
         )
+        if row.row in redactions:
+            reason = (
+                f"OCR still finds text after redaction ({rects_text(redactions, row.row)}) at "
+                f"{len(boxes)} place(s) ({_boxes_text(boxes)})"
+            )
         if row.row in confirmed_rows:
             confirmed.append(LeftOut(row.row, row.path, reason + "; confirmed by the study lead"))
         else:
@@ -377,7 +390,8 @@ def prepare_reading_set(
     installed = False
     try:
         temp.mkdir()
-        document, key_data, dropped = _build(
+        paths = {row.row: row.path for row in source.rows}
+        document, key_data, dropped, redaction_notes = _build(
             temp,
             secret=secret,
             plan=plan,
@@ -386,6 +400,7 @@ def prepare_reading_set(
             source=source,
             progress=progress,
             workers=workers,
+            redactions=redactions,
         )
         report = make_report(
             setdir=setdir,
@@ -396,6 +411,10 @@ def prepare_reading_set(
             left_out=left_out,
             confirmed=confirmed,
             dropped=dropped,
+            redacted=[
+                LeftOut(row, paths[row], f"{rects_text(redactions, row)}: {note}")
+                for row, note in sorted(redaction_notes.items())
+            ],
             warnings=warnings,
             protocol=loaded_protocol,
             blind_timepoints=blind_timepoints,
@@ -446,7 +465,8 @@ def _build(
     source: Manifest,
     progress: ProgressCallback | None,
     workers: int | None,
-) -> tuple[dict[str, Any], Key, dict[int, tuple[str, int]]]:
+    redactions: Mapping[int, Sequence[Rect]],
+) -> tuple[dict[str, Any], Key, dict[int, tuple[str, int]], dict[int, str]]:
     images_dir = temp / IMAGES_DIR
     images_dir.mkdir()
     (temp / PROTOCOL_FILE).write_bytes(protocol.text.encode("utf-8"))
@@ -463,6 +483,7 @@ def _build(
             images_dir / f"{image.image_code}.dcm",
             deidentifier,
             remove_dates=blind_timepoints,
+            redactions=redactions.get(image.row.row, ()),
         )
 
     total = len(jobs)
@@ -492,6 +513,7 @@ def _build(
 
     uid_map: dict[str, str] = {}
     dropped: dict[int, tuple[str, int]] = {}
+    redaction_notes: dict[int, str] = {}
     cases_json = []
     key_cases: dict[str, KeyCase] = {}
     key_images: dict[str, KeyImage] = {}
@@ -503,6 +525,8 @@ def _build(
             new_sop, digest = written.sop_instance_uid, written.sha256
             uid_map.update(written.uid_map)
             dropped[image.row.row] = (image.row.path, written.n_dropped)
+            if written.redaction_note:
+                redaction_notes[image.row.row] = written.redaction_note
             images_json.append(
                 {
                     "image_code": image.image_code,
@@ -564,7 +588,7 @@ def _build(
         nonce=Stream(secret, "key-nonce").bytes(32),
     )
     document["key_commitment"] = key_commitment(key)
-    return document, key, dict(sorted(dropped.items()))
+    return document, key, dict(sorted(dropped.items())), redaction_notes
 
 
 def _result(future: Future[Written], image: PlannedImage) -> Written:

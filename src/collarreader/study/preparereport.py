@@ -40,6 +40,7 @@ class PrepareReport:
     left_out : images not passed to readers, with the reason
     confirmed : burned-in images admitted because the study lead confirmed them
     dropped : manifest row → (path, attributes dropped by de-identification)
+    redacted : images admitted with rectangles blanked (``--redact``), with what was done
     warnings : e.g. incomplete cases
     text : the full report for the study lead (names manifest rows, paths and patients)
     set_text : the identity-free report written to ``SETDIR/report.txt``
@@ -57,6 +58,7 @@ class PrepareReport:
     left_out: tuple[LeftOut, ...]
     confirmed: tuple[LeftOut, ...]
     dropped: dict[int, tuple[str, int]]
+    redacted: tuple[LeftOut, ...]
     warnings: tuple[str, ...]
     text: str = field(repr=False)
     set_text: str = field(repr=False)
@@ -80,6 +82,7 @@ def make_report(
     left_out: Sequence[LeftOut],
     confirmed: Sequence[LeftOut],
     dropped: Mapping[int, tuple[str, int]],
+    redacted: Sequence[LeftOut] = (),
     warnings: Sequence[str],
     protocol: Protocol,
     blind_timepoints: bool,
@@ -108,6 +111,8 @@ def make_report(
         *(f"  row {item.row} ({item.path}): {item.reason}" for item in left_out),
         f"admitted after confirmation ({len(confirmed)}):",
         *(f"  row {item.row} ({item.path}): {item.reason}" for item in confirmed),
+        f"redacted by the study lead ({len(redacted)}):",
+        *(f"  row {item.row} ({item.path}): {item.reason}" for item in redacted),
         f"warnings ({len(warnings)}):",
         *(f"  {warning}" for warning in warnings),
         "attributes dropped by de-identification (allow-list), per source file:",
@@ -130,6 +135,8 @@ def make_report(
         *(f"  row {item.row}: {item.reason.split(';')[0]}" for item in left_out),
         f"burned-in images admitted after confirmation ({len(confirmed)}), by manifest row: "
         + (", ".join(str(item.row) for item in confirmed) or "none"),
+        f"images redacted by the study lead ({len(redacted)}), by manifest row: "
+        + (", ".join(str(item.row) for item in redacted) or "none"),
         f"incomplete cases ({len(incomplete)}):",
         *incomplete,
     ]
@@ -146,6 +153,7 @@ def make_report(
         left_out=tuple(left_out),
         confirmed=tuple(confirmed),
         dropped=dict(dropped),
+        redacted=tuple(redacted),
         warnings=tuple(warnings),
         text="\n".join(lines) + "\n",
         set_text="\n".join(set_lines) + "\n",

@@ -13,7 +13,7 @@ import base64
 import io
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -23,6 +23,7 @@ from collarreader.errors import DicomReadError
 from collarreader.imaging import DicomWarning, Radiograph, load_radiograph
 from collarreader.study.manifest import ManifestRow
 from collarreader.study.ocr import TextBox, find_text
+from collarreader.study.redaction import Rect, redacted_radiograph
 
 __all__ = ["THUMBNAIL_SIDE_PX", "Screened", "screen_images", "thumbnail_png"]
 
@@ -51,9 +52,16 @@ class Screened:
 
 
 def screen_images(
-    rows: Sequence[ManifestRow], *, search_text: bool, workers: int | None
+    rows: Sequence[ManifestRow],
+    *,
+    search_text: bool,
+    workers: int | None,
+    redactions: Mapping[int, Sequence[Rect]] | None = None,
 ) -> dict[int, Screened]:
-    """Decode (and search for text) every image of ``rows``; manifest row number → result."""
+    """Decode (and search for text) every image of ``rows``; manifest row number → result.
+
+    An image with ``redactions`` (manifest row → rectangles) is searched as redacted.
+    """
 
     def one(row: ManifestRow) -> Screened:
         try:
@@ -63,6 +71,8 @@ def screen_images(
         except DicomReadError as error:
             return Screened(row, f"the reader cannot open it: {error.reason}")
         size = radiograph.pixels.shape[:2]
+        if redactions and row.row in redactions:
+            radiograph = redacted_radiograph(radiograph, redactions[row.row])
         boxes = find_text(radiograph) if search_text else ()
         thumbnail = thumbnail_png(radiograph) if boxes else ""
         return Screened(row, None, boxes, thumbnail, (int(size[0]), int(size[1])))
