@@ -31,7 +31,6 @@ from collarreader.errors import (
     CollarReaderError,
     DeidentificationError,
     DicomReadError,
-    KeyFileError,
     ManifestError,
     ReadingSetError,
 )
@@ -41,7 +40,6 @@ from collarreader.study.contactsheet import CONTACT_SHEET_FILE, write_contact_sh
 from collarreader.study.deid import (
     Deidentifier,
     burned_in_status,
-    needs_burned_in_review,
 )
 from collarreader.study.imagecopy import Written, write_image
 from collarreader.study.keyfile import (
@@ -59,8 +57,16 @@ from collarreader.study.manifest import (
     TimePoint,
     load_manifest,
 )
-from collarreader.study.ocr import TextBox, require_ocr
+from collarreader.study.ocr import require_ocr
 from collarreader.study.plan import Plan, PlannedImage, Stream, derive_secret, make_plan
+from collarreader.study.prepareargs import (
+    boxes_text,
+    burned_in_reason,
+    check_output,
+    check_sources_apart,
+    parse_path_list,
+    parse_readers,
+)
 from collarreader.study.preparereport import LeftOut, PrepareReport, make_report, with_backup
 from collarreader.study.readingset import (
     FORMAT,
@@ -71,120 +77,23 @@ from collarreader.study.readingset import (
     VERSION,
     dump_document,
     open_reading_set,
-    valid_reader_id,
 )
 from collarreader.study.redaction import Rect, parse_redactions, rects_text
 from collarreader.study.screening import screen_images
 
+__all__ = [
+    "DEFAULT_REPEAT_FRACTION",
+    "LeftOut",
+    "PrepareReport",
+    "derive_secret",
+    "parse_path_list",
+    "parse_readers",
+    "prepare_reading_set",
+]
+
 DEFAULT_REPEAT_FRACTION = 0.2
 """Share of cases each reader reads twice: 20 % gives ≥ 20 repeat pairs from 100 cases, enough
 for an intra-observer ICC with a usable confidence interval, at a fifth more reading time."""
-# --------------------------------------------------------------------------- argument helpers
-
-
-def parse_readers(text: str | Iterable[str]) -> tuple[str, ...]:
-    """Reader IDs from ``"A,B,C"`` (or an iterable), validated.
-
-    Raises
-    ------
-    ReadingSetError
-        When the list is empty, an ID is malformed, or an ID repeats.
-    """
-    items = text.split(",") if isinstance(text, str) else list(text)
-    readers = tuple(item.strip() for item in items if item.strip())
-    if not readers:
-        raise ReadingSetError("--readers: give at least one reader ID, e.g. --readers A,B.")
-    for reader in readers:
-        if not valid_reader_id(reader):
-            raise ReadingSetError(
-                f"--readers: {reader!r} is not a usable reader ID; use 1–64 letters, digits, "
-                "'_', '.' or '-', starting with a letter or digit."
-            )
-    repeated = sorted({reader for reader in readers if readers.count(reader) > 1})
-    if repeated:
-        raise ReadingSetError(f"--readers: {', '.join(repeated)} listed more than once.")
-    return readers
-
-
-def parse_path_list(argument: str) -> tuple[str, ...]:
-    """Manifest paths from ``--confirm-burned-in``: comma-separated, or a text file listing them.
-
-    A file is one path per line; blank lines and lines starting with ``#`` are ignored. An
-    argument naming an existing file that is not DICOM is read as such a list.
-    """
-    candidate = Path(argument)
-    if candidate.is_file() and not _looks_like_dicom(candidate):
-        lines = candidate.read_text(encoding="utf-8-sig").splitlines()
-        return tuple(
-            line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")
-        )
-    return tuple(item.strip() for item in argument.split(",") if item.strip())
-
-
-def _looks_like_dicom(path: Path) -> bool:
-    with path.open("rb") as stream:
-        return stream.read(132)[128:132] == b"DICM"
-
-
-# --------------------------------------------------------------------------- checks
-
-
-def _boxes_text(boxes: Sequence[TextBox]) -> str:
-    shown = ", ".join(f"x {b.x_px} y {b.y_px} {b.width_px}×{b.height_px} px" for b in boxes[:4])
-    return shown + (f" and {len(boxes) - 4} more" if len(boxes) > 4 else "")
-
-
-def _check_output(setdir: Path, force: bool) -> None:
-    if not setdir.exists():
-        if not setdir.parent.is_dir():
-            raise ReadingSetError(
-                f"{setdir}: the folder {setdir.parent} does not exist; create it first."
-            )
-        return
-    if not setdir.is_dir():
-        raise ReadingSetError(f"{setdir}: exists and is not a folder; choose another --out.")
-    if not force:
-        raise ReadingSetError(
-            f"{setdir}: already exists. Choose a new --out folder, or pass --force to replace "
-            "the reading set in it."
-        )
-    # --force replaces a reading set, never an arbitrary folder (a mistyped --out must not
-    # delete someone's data).
-    if not (setdir / READINGSET_FILE).is_file() and any(setdir.iterdir()):
-        raise ReadingSetError(
-            f"{setdir}: exists and is not a reading set (no {READINGSET_FILE}); --force only "
-            "replaces a reading set or an empty folder. Choose another --out."
-        )
-
-
-def _check_sources_apart(manifest: Manifest, setdir: Path, key_path: Path) -> None:
-    folder = setdir.resolve()
-    key = key_path.resolve()
-    protected = [manifest.path.resolve(), *(row.file for row in manifest.rows)]
-    for path in protected:
-        if path == folder or path.is_relative_to(folder):
-            raise ReadingSetError(
-                f"{setdir}: contains source file {path}; the reading set must be a new folder "
-                "apart from the sites' exports."
-            )
-        if path == key:
-            raise KeyFileError(
-                f"{key_path}: is a source file of the manifest; choose another --key."
-            )
-
-
-def _burned_in_reason(row: ManifestRow) -> str | None:
-    if not needs_burned_in_review(row.header):
-        return None
-    if burned_in_status(row.header) == "yes":
-        return "(0028,0301) Burned In Annotation is YES"
-    modality = str(row.header.get("Modality", "") or "").strip().upper() or "(none)"
-    return (
-        f"(0028,0301) Burned In Annotation is absent and modality {modality} may carry "
-        "burned-in text"
-    )
-
-
 # --------------------------------------------------------------------------- the build
 
 
@@ -261,10 +170,10 @@ def prepare_reading_set(
             "of the cases."
         )
     check_key_location(key_path, setdir, force=force)
-    _check_output(setdir, force)
+    check_output(setdir, force)
     loaded_protocol = load_protocol(protocol)
     source = load_manifest(manifest)
-    _check_sources_apart(source, setdir, key_path)
+    check_sources_apart(source, setdir, key_path)
 
     confirmed_rows: set[int] = set()
     unknown: list[str] = []
@@ -285,7 +194,7 @@ def prepare_reading_set(
     confirmed: list[LeftOut] = []
     admitted: list[ManifestRow] = []
     for row in source.rows:
-        reason = _burned_in_reason(row)
+        reason = burned_in_reason(row)
         if reason is None or row.row in redactions:
             admitted.append(row)
         elif row.row in confirmed_rows:
@@ -330,13 +239,13 @@ def prepare_reading_set(
         if not boxes:
             continue
         reason = (
-            f"OCR found text in the pixels at {len(boxes)} place(s) ({_boxes_text(boxes)}) "
+            f"OCR found text in the pixels at {len(boxes)} place(s) ({boxes_text(boxes)}) "
             f"although (0028,0301) Burned In Annotation is {burned_in_status(row.header)}"
         )
         if row.row in redactions:
             reason = (
                 f"OCR still finds text after redaction ({rects_text(redactions, row.row)}) at "
-                f"{len(boxes)} place(s) ({_boxes_text(boxes)})"
+                f"{len(boxes)} place(s) ({boxes_text(boxes)})"
             )
         if row.row in confirmed_rows:
             confirmed.append(LeftOut(row.row, row.path, reason + "; confirmed by the study lead"))
@@ -429,7 +338,7 @@ def prepare_reading_set(
         staged_key = stage_key(key_data, key_path)
         if setdir.exists():
             if not force:  # appeared while we were building
-                _check_output(setdir, force)
+                check_output(setdir, force)
             aside = setdir.parent / f".{setdir.name}.replaced-{secrets.token_hex(4)}"
             setdir.rename(aside)
         temp.rename(setdir)
