@@ -14,6 +14,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from collarreader import __version__
 from collarreader.errors import CollarReaderError
@@ -105,6 +106,8 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
             force=args.force,
             skip_unreadable=args.skip_unreadable,
             redact=args.redact,
+            search_text=not args.no_text_search,
+            key_passphrase=_passphrase(args),
             progress=progress,
         )
     print(report.text)
@@ -124,21 +127,30 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_key(args: argparse.Namespace) -> None:
-    """Refuse a ``--key`` that is not the one the database's reading set committed to."""
-    if args.key is not None:
-        from collarreader.study.keycheck import load_key_for_database
+def _passphrase(args: argparse.Namespace) -> bytes | None:
+    from collarreader.study.keycrypt import read_passphrase_file
 
-        load_key_for_database(args.key, args.db)
+    path = getattr(args, "key_passphrase_file", None)
+    return None if path is None else read_passphrase_file(path)
+
+
+def _check_key(args: argparse.Namespace, db: Any = None) -> Any:
+    """The ``--key`` (decrypted), refused unless the database's reading set committed to it."""
+    if args.key is None:
+        return None
+    from collarreader.study.keycheck import load_key_for_database
+
+    return load_key_for_database(args.key, db or args.db, passphrase=_passphrase(args))
 
 
 def _cmd_simulate_reads(args: argparse.Namespace) -> int:
     from collarreader.study.simulate import simulate_reads
 
+    key = None
     if args.key is not None:  # before the database is created: a wrong key leaves nothing
         from collarreader.study.keycheck import load_key_for_set
 
-        load_key_for_set(args.key, args.setdir)
+        key = load_key_for_set(args.key, args.setdir, passphrase=_passphrase(args))
 
     with progress_bar(f"reader {args.reader}") as progress:
         summary = simulate_reads(
@@ -147,7 +159,7 @@ def _cmd_simulate_reads(args: argparse.Namespace) -> int:
             db_path=args.db,
             seed=args.seed,
             truth=args.truth,
-            key=args.key,
+            key=key if key is not None else args.key,
             progress=progress,
         )
     print(summary)
@@ -166,10 +178,9 @@ def _cmd_merge(args: argparse.Namespace) -> int:
 def _cmd_export(args: argparse.Namespace) -> int:
     from collarreader.analysis.study import write_study_export
 
-    _check_key(args)
-
+    key = _check_key(args)
     written = write_study_export(
-        args.db, args.out, fmt=args.format, key=args.key, protocol=args.protocol
+        args.db, args.out, fmt=args.format, key=key, protocol=args.protocol
     )
     for path in written:
         print(path)
@@ -179,13 +190,12 @@ def _cmd_export(args: argparse.Namespace) -> int:
 def _cmd_agreement(args: argparse.Namespace) -> int:
     from collarreader.analysis.study import write_study_report
 
-    _check_key(args)
-
+    key = _check_key(args)
     with progress_bar("agreement") as progress:
         report = write_study_report(
             args.db,
             args.out,
-            key=args.key,
+            key=key,
             protocol=args.protocol,
             top_n=args.top,
             progress=progress,
@@ -221,17 +231,14 @@ def _cmd_clinical(args: argparse.Namespace) -> int:
 
     database = store.open_study_database(args.db)
     try:
-        if getattr(args, "key", None) is not None:
-            from collarreader.study.keycheck import load_key_for_database
-
-            load_key_for_database(args.key, database)
+        key = _check_key(args, database) if getattr(args, "key", None) is not None else None
         if args.clinical_command == "import-oxford":
             print(
                 store.import_oxford_csv(
                     database,
                     args.csv,
                     legacy=args.legacy,
-                    key_path=args.key,
+                    key_path=key,
                     update=args.update,
                     reason=args.reason,
                 )
@@ -239,7 +246,7 @@ def _cmd_clinical(args: argparse.Namespace) -> int:
         elif args.clinical_command == "import-ae":
             print(
                 store.import_ae_csv(
-                    database, args.csv, key_path=args.key, update=args.update, reason=args.reason
+                    database, args.csv, key_path=key, update=args.update, reason=args.reason
                 )
             )
         elif args.clinical_command == "list":
@@ -280,6 +287,12 @@ def _add_clinical_parser(commands: argparse._SubParsersAction[argparse.ArgumentP
 
     def updates(parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--key", type=Path, help="key file: refuse patients not in it")
+        parser.add_argument(
+            "--key-passphrase-file",
+            type=Path,
+            metavar="FILE",
+            help="file whose first line is the passphrase of an encrypted key",
+        )
         parser.add_argument(
             "--update",
             action="store_true",
@@ -382,6 +395,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--manifest", type=Path, required=True, help="manifest.csv of the sources")
     p.add_argument("--out", type=Path, required=True, help="reading-set folder to create")
     p.add_argument("--key", type=Path, required=True, help="key file (outside the set)")
+    p.add_argument(
+        "--key-passphrase-file",
+        type=Path,
+        metavar="FILE",
+        help="encrypt the key with the passphrase on this file's first line (scrypt + AES-GCM)",
+    )
     p.add_argument("--readers", required=True, help="reader IDs, comma-separated (A,B,…)")
     p.add_argument(
         "--repeat-fraction",
@@ -409,6 +428,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="CSV",
         type=Path,
         help="rectangles to blank in held-back images: CSV of path, x, y, width, height (px)",
+    )
+    p.add_argument(
+        "--no-text-search",
+        action="store_true",
+        help="do not search the images for burned-in text with OCR (the report warns)",
     )
     p.add_argument(
         "--skip-unreadable",
@@ -481,6 +505,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="random seed")
     p.add_argument("--truth", type=Path, help="the phantom's truth.json (needs --key)")
     p.add_argument("--key", type=Path, help="the reading set's key file (needs --truth)")
+    p.add_argument(
+        "--key-passphrase-file",
+        type=Path,
+        metavar="FILE",
+        help="file whose first line is the passphrase of an encrypted key",
+    )
     p.set_defaults(handler=_cmd_simulate_reads)
 
     p = commands.add_parser(
@@ -507,6 +537,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="output file (.csv or .xlsx)")
     p.add_argument("--format", choices=("csv", "xlsx"), default="csv", help="default csv")
     p.add_argument("--key", type=Path, help="key file: unblind the export")
+    p.add_argument(
+        "--key-passphrase-file",
+        type=Path,
+        metavar="FILE",
+        help="file whose first line is the passphrase of an encrypted key",
+    )
     p.add_argument("--protocol", help="protocol name or TOML path, if not shipped")
     p.set_defaults(handler=_cmd_export)
 
@@ -521,6 +557,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("db", help="study database (SQLite file or SQLAlchemy URL)")
     p.add_argument("--out", type=Path, required=True, help="folder for report.html and CSVs")
     p.add_argument("--key", type=Path, help="key file: add the unblinded longitudinal tables")
+    p.add_argument(
+        "--key-passphrase-file",
+        type=Path,
+        metavar="FILE",
+        help="file whose first line is the passphrase of an encrypted key",
+    )
     p.add_argument("--protocol", help="protocol name or TOML path, if not shipped")
     p.add_argument(
         "--top", type=_positive_int, default=50, help="cases in the disagreement list (default 50)"

@@ -19,6 +19,7 @@ from collarreader.db.engine import open_database
 from collarreader.db.merge import merge_databases
 from collarreader.errors import KeyFileError
 from collarreader.study.keycheck import load_key_for_database, load_key_for_set
+from collarreader.study.keycrypt import encrypt_key_bytes
 from collarreader.study.keyfile import key_commitment, load_key
 from collarreader.study.phantom import generate_study
 from collarreader.study.phantom_clinical import write_clinical_csvs
@@ -146,3 +147,49 @@ def test_every_key_command_accepts_the_sets_own_key(
     study: Study, tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str, kind: str
 ) -> None:
     assert main(command(study, name, study.keys[kind], tmp_path)) == 0, capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def encrypted(study: Study) -> tuple[Path, Path]:
+    """The set's own key encrypted with a passphrase, and the passphrase file."""
+    passphrase = study.root / "passphrase.txt"
+    passphrase.write_text("correct horse battery staple\n", encoding="utf-8")
+    key = study.root / "encrypted-key.json"
+    key.write_bytes(encrypt_key_bytes(study.key.read_bytes(), b"correct horse battery staple"))
+    return key, passphrase
+
+
+@pytest.mark.parametrize("name", COMMANDS)
+def test_an_encrypted_key_works_with_its_passphrase_only(
+    study: Study,
+    encrypted: tuple[Path, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    name: str,
+) -> None:
+    key, passphrase = encrypted
+    args = command(study, name, key, tmp_path)
+    assert main(args) != 0
+    assert "the key is encrypted; give its passphrase" in capsys.readouterr().err
+    wrong = tmp_path / "wrong.txt"
+    wrong.write_text("incorrect horse\n", encoding="utf-8")
+    assert main([*args, "--key-passphrase-file", str(wrong)]) != 0
+    assert "the passphrase is wrong" in capsys.readouterr().err
+    assert main([*args, "--key-passphrase-file", str(passphrase)]) == 0, capsys.readouterr().err
+
+
+def test_prepare_writes_an_encrypted_key(study: Study, tmp_path: Path) -> None:
+    passphrase = tmp_path / "passphrase.txt"
+    passphrase.write_text("s3cret phrase\n", encoding="utf-8")
+    manifest = study.root / "phantom" / "manifest.csv"
+    args = ["prepare", "--manifest", str(manifest), "--out", str(tmp_path / "set")]
+    args += ["--key", str(tmp_path / "key.json"), "--readers", "A", "--seed", "3"]
+    assert main([*args, "--key-passphrase-file", str(passphrase), "--no-text-search"]) == 0
+    raw = (tmp_path / "key.json").read_bytes()
+    assert json.loads(raw)["format"] == "collarreader-key-encrypted"
+    plain = load_key(study.key)
+    assert not any(case.patient.encode() in raw for case in plain.cases.values())
+    with pytest.raises(KeyFileError, match="encrypted"):
+        load_key(tmp_path / "key.json")
+    key = load_key_for_set(tmp_path / "key.json", tmp_path / "set", passphrase=b"s3cret phrase")
+    assert key.cases == plain.cases  # the same seed and sources: the same identities

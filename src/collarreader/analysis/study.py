@@ -152,7 +152,7 @@ def write_study_export(
     out: str | Path,
     *,
     fmt: str = "csv",
-    key: str | Path | None = None,
+    key: str | Path | Key | None = None,
     protocol: str | Path | None = None,
 ) -> list[Path]:
     """Write the study's tables: ``csv`` (one file per table) or ``xlsx`` (one sheet per table).
@@ -189,7 +189,7 @@ def write_study_report(
     db: str | Path,
     out_dir: str | Path,
     *,
-    key: str | Path | None = None,
+    key: str | Path | Key | None = None,
     protocol: str | Path | None = None,
     top_n: int = 50,
     n_boot: int | None = None,

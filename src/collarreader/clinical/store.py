@@ -62,7 +62,7 @@ from collarreader.db.repository import Repository
 from collarreader.db.transaction import Transaction
 from collarreader.errors import ClinicalDataError, DatabaseError
 from collarreader.model import DatabaseRole
-from collarreader.study.keyfile import load_key
+from collarreader.study.keyfile import Key, load_key
 
 __all__ = [
     "AE_COLUMNS",
@@ -184,7 +184,7 @@ def open_study_database(path_or_url: str | Path) -> Database:
     return database
 
 
-def study_patients(key_path: str | Path) -> frozenset[str]:
+def study_patients(key_path: str | Path | Key) -> frozenset[str]:
     """The patient study IDs of an unblinding key file (``collarreader prepare --key``).
 
     Raises
@@ -192,7 +192,8 @@ def study_patients(key_path: str | Path) -> frozenset[str]:
     KeyFileError
         When the key cannot be read.
     """
-    return frozenset(case.patient for case in load_key(key_path).cases.values())
+    key = key_path if isinstance(key_path, Key) else load_key(key_path)
+    return frozenset(case.patient for case in key.cases.values())
 
 
 # ---------------------------------------------------------------------------- row ↔ record
@@ -362,7 +363,7 @@ def _check_reason(reason: str | None, what: str) -> str:
     return reason.strip()
 
 
-def _known(key_path: str | Path | None) -> Collection[str] | None:
+def _known(key_path: str | Path | Key | None) -> Collection[str] | None:
     return None if key_path is None else study_patients(key_path)
 
 
@@ -418,7 +419,7 @@ def import_oxford_csv(
     csv_path: str | Path,
     *,
     legacy: bool = False,
-    key_path: str | Path | None = None,
+    key_path: str | Path | Key | None = None,
     actor: str = STUDY_LEAD,
     update: bool = False,
     reason: str | None = None,
@@ -517,7 +518,7 @@ def import_ae_csv(
     database: Database,
     csv_path: str | Path,
     *,
-    key_path: str | Path | None = None,
+    key_path: str | Path | Key | None = None,
     actor: str = STUDY_LEAD,
     update: bool = False,
     reason: str | None = None,

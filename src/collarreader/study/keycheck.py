@@ -18,14 +18,19 @@ from collarreader.study.readingset import ReadingSet, open_reading_set
 __all__ = ["load_key_for_database", "load_key_for_set"]
 
 
-def load_key_for_set(key_path: str | Path, reading_set: ReadingSet | str | Path) -> Key:
+def load_key_for_set(
+    key_path: str | Path,
+    reading_set: ReadingSet | str | Path,
+    *,
+    passphrase: bytes | None = None,
+) -> Key:
     """Load ``key_path`` and refuse it unless it is the key ``reading_set`` committed to.
 
     Raises
     ------
     KeyFileError
-        The key is missing, truncated or malformed, belongs to another reading set, or was
-        edited.
+        The key is missing, truncated or malformed, belongs to another reading set, was
+        edited, or is encrypted and ``passphrase`` is missing or wrong.
     ReadingSetError
         The set cannot be opened.
     """
@@ -34,7 +39,7 @@ def load_key_for_set(key_path: str | Path, reading_set: ReadingSet | str | Path)
         if isinstance(reading_set, ReadingSet)
         else open_reading_set(reading_set, verify=False)
     )
-    key = load_key(key_path)
+    key = load_key(key_path, passphrase=passphrase)
     check_key(
         key,
         key_path,
@@ -45,18 +50,20 @@ def load_key_for_set(key_path: str | Path, reading_set: ReadingSet | str | Path)
     return key
 
 
-def load_key_for_database(key_path: str | Path, db: Database | str | Path) -> Key:
+def load_key_for_database(
+    key_path: str | Path, db: Database | str | Path, *, passphrase: bytes | None = None
+) -> Key:
     """Load ``key_path`` and refuse it unless it is the key of the set ``db`` was read on.
 
     Raises
     ------
     KeyFileError
-        The key is missing, truncated or malformed, belongs to another reading set, or was
-        edited.
+        The key is missing, truncated or malformed, belongs to another reading set, was
+        edited, or is encrypted and ``passphrase`` is missing or wrong.
     DatabaseError
         The database cannot be opened.
     """
-    key = load_key(key_path)
+    key = load_key(key_path, passphrase=passphrase)
     if isinstance(db, Database):
         identity, label = db.identity, db.label
     else:

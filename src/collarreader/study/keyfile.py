@@ -41,6 +41,7 @@ from typing import Any
 
 from collarreader.errors import KeyFileError
 from collarreader.model import Joint, Side, TimePoint, View
+from collarreader.study.keycrypt import decrypt_key_bytes, encrypt_key_bytes, is_encrypted
 
 KEY_FORMAT = "collarreader-key"
 KEY_VERSION = 2
@@ -231,8 +232,10 @@ def backup_path(key_path: Path) -> Path:
     return candidate
 
 
-def stage_key(key: Key, key_path: str | Path) -> Path:
+def stage_key(key: Key, key_path: str | Path, *, passphrase: bytes | None = None) -> Path:
     """Write the key to a temporary file (mode 0600, flushed to disk) beside ``key_path``.
+
+    With ``passphrase`` the file is encrypted (:mod:`collarreader.study.keycrypt`).
 
     The caller installs it with :func:`install_key` or deletes it.
 
@@ -245,6 +248,8 @@ def stage_key(key: Key, key_path: str | Path) -> Path:
     if not target.parent.is_dir():
         raise KeyFileError(f"{target}: the folder {target.parent} does not exist; create it first.")
     data = (json.dumps(key_document(key), indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+    if passphrase is not None:
+        data = encrypt_key_bytes(data, passphrase)
     try:
         # mkstemp creates the file with mode 0600, so the secret is never readable by others.
         handle, temp_name = tempfile.mkstemp(
@@ -328,17 +333,20 @@ def _fsync_folder(folder: Path) -> None:
             os.close(descriptor)
 
 
-def load_key(path: str | Path) -> Key:
-    """Read an unblinding key file.
+def load_key(path: str | Path, *, passphrase: bytes | None = None) -> Key:
+    """Read an unblinding key file (decrypting it with ``passphrase`` when it is encrypted).
 
     Raises
     ------
     KeyFileError
-        When the file is missing, not a key, of an unknown version, or malformed.
+        When the file is missing, not a key, of an unknown version, or malformed; or
+        encrypted and the passphrase is missing or wrong.
     """
     key_path = Path(path)
     try:
         document = json.loads(key_path.read_bytes())
+        if is_encrypted(document):
+            document = json.loads(decrypt_key_bytes(document, passphrase, key_path))
     except FileNotFoundError:
         raise KeyFileError(f"{key_path}: key file not found. Check the --key path.") from None
     except (OSError, ValueError) as error:

@@ -109,6 +109,7 @@ def prepare_reading_set(
     blind_timepoints: bool = False,
     confirm_burned_in: Iterable[str] = (),
     redact: str | Path | None = None,
+    key_passphrase: bytes | None = None,
     force: bool = False,
     skip_unreadable: bool = False,
     search_text: bool = True,
@@ -132,6 +133,7 @@ def prepare_reading_set(
     redact : a CSV of rectangles to blank in the set's copies (``path, x, y, width, height``,
         see :mod:`collarreader.study.redaction`); a redacted image is admitted when OCR finds
         no text left in it
+    key_passphrase : encrypt the key file with this passphrase (scrypt + AES-GCM)
     confirm_burned_in : manifest paths of images with burned-in text that the study lead has
         checked and admits
     skip_unreadable : leave out (and list in the report) images the reader's loader cannot
@@ -335,7 +337,7 @@ def prepare_reading_set(
         open_reading_set(temp, verify=False)
         _fsync_small_files(temp)
 
-        staged_key = stage_key(key_data, key_path)
+        staged_key = stage_key(key_data, key_path, passphrase=key_passphrase)
         if setdir.exists():
             if not force:  # appeared while we were building
                 check_output(setdir, force)

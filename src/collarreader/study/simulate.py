@@ -52,7 +52,7 @@ from collarreader.model import AnnotationKind, Case, ImageRef, ProgressCallback
 from collarreader.protocol import Field, FieldType, Protocol, Scope, ToolKind
 from collarreader.session import ReadingSession
 from collarreader.study.keycheck import load_key_for_set
-from collarreader.study.keyfile import Key
+from collarreader.study.keyfile import Key, check_key
 from collarreader.study.readingset import ReadingSet, open_reading_set
 
 __all__ = ["ReaderProfile", "SimulationSummary", "reader_profile", "simulate_reads"]
@@ -314,9 +314,18 @@ def _read_header(path: Path) -> tuple[int, int, Spacing | None]:
     return int(dataset.Rows), int(dataset.Columns), spacing
 
 
-def _load_truth(truth: str | Path, key: str | Path, reading_set: ReadingSet) -> dict[str, Any]:
+def _load_truth(
+    truth: str | Path, key: str | Path | Key, reading_set: ReadingSet
+) -> dict[str, Any]:
     """Image code → the image's truth record."""
-    loaded_key: Key = load_key_for_set(key, reading_set)
+    loaded_key: Key = load_key_for_set(key, reading_set) if not isinstance(key, Key) else key
+    check_key(
+        loaded_key,
+        "the key given",
+        set_uuid=reading_set.set_uuid,
+        commitment=reading_set.key_commitment,
+        where=f"the reading set {reading_set.path}",
+    )
     truth_path = Path(truth)
     try:
         document = json.loads(truth_path.read_text(encoding="utf-8"))
@@ -638,7 +647,7 @@ def simulate_reads(
     db_path: str | Path,
     seed: int = 0,
     truth: str | Path | None = None,
-    key: str | Path | None = None,
+    key: str | Path | Key | None = None,
     limit: int | None = None,
     progress: ProgressCallback | None = None,
 ) -> SimulationSummary:
