@@ -318,14 +318,15 @@ def _load_truth(
     truth: str | Path, key: str | Path | Key, reading_set: ReadingSet
 ) -> dict[str, Any]:
     """Image code → the image's truth record."""
-    loaded_key: Key = load_key_for_set(key, reading_set) if not isinstance(key, Key) else key
-    check_key(
-        loaded_key,
-        "the key given",
-        set_uuid=reading_set.set_uuid,
-        commitment=reading_set.key_commitment,
-        where=f"the reading set {reading_set.path}",
-    )
+    if isinstance(key, Key):  # already loaded (and decrypted) by the caller: check it too
+        check_key(
+            key,
+            "the key given",
+            set_uuid=reading_set.set_uuid,
+            commitment=reading_set.key_commitment,
+            where=f"the reading set {reading_set.path}",
+        )
+    loaded_key = key if isinstance(key, Key) else load_key_for_set(key, reading_set)
     truth_path = Path(truth)
     try:
         document = json.loads(truth_path.read_text(encoding="utf-8"))
