@@ -21,9 +21,11 @@ VENV_NOQT=$ROOT/.venv-noqt
 log() { printf '\033[1m[run.sh]\033[0m %s\n' "$*" >&2; }
 
 # Debian packages: the shared libraries PySide6's offscreen/xcb platforms load, Xvfb
-# for the screenshot test, and the peers the benchmarks measure against.
+# for the screenshot test, Tesseract for the text-in-pixels check of prepare, and the
+# peers the benchmarks measure against.
 DEBIAN_RUNTIME=(libegl1 libgl1 libopengl0 libxkbcommon0 libxkbcommon-x11-0 libfontconfig1
-  libfreetype6 libglib2.0-0 libdbus-1-3 fonts-dejavu-core libopenjp2-7)
+  libfreetype6 libglib2.0-0 libdbus-1-3 fonts-dejavu-core libopenjp2-7
+  tesseract-ocr tesseract-ocr-eng)
 DEBIAN_TEST=(xvfb xauth libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-render-util0
   libxcb-randr0 libxcb-shape0 libxcb-xinerama0 libxcb-xkb1 libxcb-cursor0)
 DEBIAN_BENCH=(libgdcm-tools dcmtk)

@@ -15,6 +15,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from collarreader import __version__
 from collarreader.errors import CollarReaderError, FileError
@@ -104,6 +105,10 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
             if args.confirm_burned_in
             else (),
             force=args.force,
+            skip_unreadable=args.skip_unreadable,
+            redact=args.redact,
+            search_text=not args.no_text_search,
+            key_passphrase=_passphrase(args),
             progress=progress,
         )
     print(report.text)
@@ -173,8 +178,30 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     return 0
 
 
+def _passphrase(args: argparse.Namespace) -> bytes | None:
+    from collarreader.study.keycrypt import read_passphrase_file
+
+    path = getattr(args, "key_passphrase_file", None)
+    return None if path is None else read_passphrase_file(path)
+
+
+def _check_key(args: argparse.Namespace, db: Any = None) -> Any:
+    """The ``--key`` (decrypted), refused unless the database's reading set committed to it."""
+    if args.key is None:
+        return None
+    from collarreader.study.keycheck import load_key_for_database
+
+    return load_key_for_database(args.key, db or args.db, passphrase=_passphrase(args))
+
+
 def _cmd_simulate_reads(args: argparse.Namespace) -> int:
     from collarreader.study.simulate import simulate_reads
+
+    key = None
+    if args.key is not None:  # before the database is created: a wrong key leaves nothing
+        from collarreader.study.keycheck import load_key_for_set
+
+        key = load_key_for_set(args.key, args.setdir, passphrase=_passphrase(args))
 
     with progress_bar(f"reader {args.reader}") as progress:
         summary = simulate_reads(
@@ -183,7 +210,7 @@ def _cmd_simulate_reads(args: argparse.Namespace) -> int:
             db_path=args.db,
             seed=args.seed,
             truth=args.truth,
-            key=args.key,
+            key=key if key is not None else args.key,
             progress=progress,
         )
     print(summary)
@@ -206,12 +233,13 @@ def _cmd_export(args: argparse.Namespace) -> int:
         from collarreader.protocol import load_protocol
 
         writer = write_srs if args.format == "dicom-sr" else write_presentation_states
+        key = _check_key(args)  # refused unless the set committed to it
         with progress_bar(args.format) as progress:
             paths = writer(
                 args.db,
                 args.out,
                 setdir=args.set,
-                key=args.key,
+                key=key,
                 protocol=load_protocol(args.protocol) if args.protocol else None,
                 progress=progress,
             )
@@ -220,8 +248,9 @@ def _cmd_export(args: argparse.Namespace) -> int:
         return 0
     from collarreader.analysis.study import write_study_export
 
+    key = _check_key(args)
     written = write_study_export(
-        args.db, args.out, fmt=args.format, key=args.key, protocol=args.protocol
+        args.db, args.out, fmt=args.format, key=key, protocol=args.protocol
     )
     for path in written:
         print(path)
@@ -266,11 +295,12 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
 def _cmd_agreement(args: argparse.Namespace) -> int:
     from collarreader.analysis.study import write_study_report
 
+    key = _check_key(args)
     with progress_bar("agreement") as progress:
         report = write_study_report(
             args.db,
             args.out,
-            key=args.key,
+            key=key,
             protocol=args.protocol,
             top_n=args.top,
             progress=progress,
@@ -326,13 +356,14 @@ def _cmd_clinical(args: argparse.Namespace) -> int:
 
     database = store.open_study_database(args.db)
     try:
+        key = _check_key(args, database) if getattr(args, "key", None) is not None else None
         if args.clinical_command == "import-oxford":
             print(
                 store.import_oxford_csv(
                     database,
                     args.csv,
                     legacy=args.legacy,
-                    key_path=args.key,
+                    key_path=key,
                     update=args.update,
                     reason=args.reason,
                 )
@@ -340,7 +371,7 @@ def _cmd_clinical(args: argparse.Namespace) -> int:
         elif args.clinical_command == "import-ae":
             print(
                 store.import_ae_csv(
-                    database, args.csv, key_path=args.key, update=args.update, reason=args.reason
+                    database, args.csv, key_path=key, update=args.update, reason=args.reason
                 )
             )
         elif args.clinical_command == "list":
@@ -381,6 +412,12 @@ def _add_clinical_parser(commands: argparse._SubParsersAction[argparse.ArgumentP
 
     def updates(parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--key", type=Path, help="key file: refuse patients not in it")
+        parser.add_argument(
+            "--key-passphrase-file",
+            type=Path,
+            metavar="FILE",
+            help="file whose first line is the passphrase of an encrypted key",
+        )
         parser.add_argument(
             "--update",
             action="store_true",
@@ -483,6 +520,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--manifest", type=Path, required=True, help="manifest.csv of the sources")
     p.add_argument("--out", type=Path, required=True, help="reading-set folder to create")
     p.add_argument("--key", type=Path, required=True, help="key file (outside the set)")
+    p.add_argument(
+        "--key-passphrase-file",
+        type=Path,
+        metavar="FILE",
+        help="encrypt the key with the passphrase on this file's first line (scrypt + AES-GCM)",
+    )
     p.add_argument("--readers", required=True, help="reader IDs, comma-separated (A,B,…)")
     p.add_argument(
         "--repeat-fraction",
@@ -504,6 +547,22 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATHS",
         help="manifest paths of burned-in images you have checked: comma-separated, or a "
         "text file listing one per line",
+    )
+    p.add_argument(
+        "--redact",
+        metavar="CSV",
+        type=Path,
+        help="rectangles to blank in held-back images: CSV of path, x, y, width, height (px)",
+    )
+    p.add_argument(
+        "--no-text-search",
+        action="store_true",
+        help="do not search the images for burned-in text with OCR (the report warns)",
+    )
+    p.add_argument(
+        "--skip-unreadable",
+        action="store_true",
+        help="leave out images the reader cannot open (listed in the report) instead of stopping",
     )
     p.add_argument("--force", action="store_true", help="replace an existing reading set")
     p.set_defaults(handler=_cmd_prepare)
@@ -584,6 +643,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="random seed")
     p.add_argument("--truth", type=Path, help="the phantom's truth.json (needs --key)")
     p.add_argument("--key", type=Path, help="the reading set's key file (needs --truth)")
+    p.add_argument(
+        "--key-passphrase-file",
+        type=Path,
+        metavar="FILE",
+        help="file whose first line is the passphrase of an encrypted key",
+    )
     p.set_defaults(handler=_cmd_simulate_reads)
 
     p = commands.add_parser(
@@ -637,6 +702,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         help="the reading set (dicom-sr/gsps without --key: the images referenced)",
     )
+    p.add_argument(
+        "--key-passphrase-file",
+        type=Path,
+        metavar="FILE",
+        help="file whose first line is the passphrase of an encrypted key",
+    )
     p.add_argument("--protocol", help="protocol name or TOML path, if not shipped")
     p.set_defaults(handler=_cmd_export)
 
@@ -653,6 +724,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", type=Path, required=True, help="folder for report.html and CSVs")
     p.add_argument("--key", type=Path, help="key file: add the unblinded longitudinal tables")
+    p.add_argument(
+        "--key-passphrase-file",
+        type=Path,
+        metavar="FILE",
+        help="file whose first line is the passphrase of an encrypted key",
+    )
     p.add_argument("--protocol", help="protocol name or TOML path, if not shipped")
     p.add_argument(
         "--top", type=_positive_int, default=50, help="cases in the disagreement list (default 50)"

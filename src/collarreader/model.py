@@ -278,6 +278,8 @@ class DatabaseIdentity:
     schema_revision: str
     public_key: str | None = None
     """The author's Ed25519 public key (hex); None in a database not yet signed."""
+    key_commitment: str | None = None
+    """SHA-256 commitment of the reading set to its key; None before revision 0004."""
 
 
 TIDY_COLUMNS: tuple[str, ...] = (

@@ -10,7 +10,13 @@ import numpy as np
 import pytest
 from pydicom.dataset import Dataset
 
-from collarreader.imaging import Window, data_window, load_radiograph, window_from_dataset
+from collarreader.imaging import (
+    DicomWarning,
+    Window,
+    data_window,
+    load_radiograph,
+    window_from_dataset,
+)
 
 PIXELS = np.arange(1000, dtype=np.uint16).reshape(25, 40)
 
@@ -57,11 +63,38 @@ def test_voi_lut_sequence_window_spans_its_active_input_range() -> None:
     assert high == pytest.approx(100 + 156)
 
 
-def test_constant_voi_lut_spans_its_whole_domain() -> None:
+def test_constant_voi_lut_falls_back_to_percentiles_with_a_note() -> None:
     ds = Dataset()
     ds.VOILUTSequence = [voi_lut_item(0, [7] * 64)]
-    window, _ = window_from_dataset(ds, PIXELS)
-    assert window == Window(31.5, 63.0)
+    window, note = window_from_dataset(ds, PIXELS)
+    assert window == data_window(PIXELS)
+    assert "percentiles" in note
+    assert "VOI LUT maps the whole image to 0.0% of its output range" in note
+
+
+def test_voi_lut_that_flattens_the_image_falls_back() -> None:
+    # The ramp lies at inputs 0..99; the image's pixels (0..999) almost all map past it.
+    ds = Dataset()
+    ds.VOILUTSequence = [voi_lut_item(5000, list(range(0, 4000, 40)))]
+    window, note = window_from_dataset(ds, PIXELS)
+    assert window == data_window(PIXELS)
+    assert "VOI LUT" in note
+    assert "not used" in note
+    # The same LUT over pixels that do span its ramp is kept.
+    window, note = window_from_dataset(ds, PIXELS + 5000)
+    assert note == "spans the VOI LUT's active input range"
+
+
+@pytest.mark.parametrize("width", ["0", "-5", "NaN", "inf"])
+def test_absurd_header_width_is_named_in_the_note(width: str) -> None:
+    ds = Dataset()
+    ds.WindowCenter = "100"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds.WindowWidth = width
+    _, note = window_from_dataset(ds, PIXELS)
+    assert "(0028,1051) Window Width" in note
+    assert "percentiles" in note
 
 
 def test_data_window_uses_robust_percentiles() -> None:
@@ -86,3 +119,10 @@ def test_window_is_in_rescaled_units(make_dicom: Callable[..., Path]) -> None:
     low = radiograph.window.center - radiograph.window.width / 2
     assert low < 0  # percentiles of the rescaled values, which start at −1000
     assert "percentiles" in radiograph.window_note
+
+
+def test_loader_warns_of_an_absurd_window(make_dicom: Callable[..., Path]) -> None:
+    path = make_dicom(WindowCenter="100", WindowWidth="0")
+    with pytest.warns(DicomWarning, match="Window Width 0 is not a positive number"):
+        radiograph = load_radiograph(path)
+    assert any("default window" in note for note in radiograph.notes)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import shutil
 import stat
@@ -27,14 +28,18 @@ from collarreader.study.manifest import TimePoint
 from collarreader.study.prepare import (
     parse_path_list,
     parse_readers,
-    prepare_reading_set,
 )
+from collarreader.study.prepare import prepare_reading_set as _prepare_reading_set
 from collarreader.study.readingset import (
     CODE_ALPHABET,
     READINGSET_FILE,
     CaseKind,
     open_reading_set,
 )
+
+# These tests are about planning, writing and refusing; the search for burned-in text (a
+# Tesseract run per image) is tested in test_ocr.py, so it is switched off here.
+prepare_reading_set = functools.partial(_prepare_reading_set, search_text=False)
 
 HEADER = ["path", "site", "patient", "timepoint", "view", "joint", "side"]
 # Identity that must never reach a reading set (headers, manifest values, file names).
@@ -151,6 +156,7 @@ def test_end_to_end(study: Path, tmp_path: Path) -> None:
         "blind_timepoints",
         "cases",
         "readers",
+        "key_commitment",
     ]
     assert (document["format"], document["version"]) == ("collarreader-readingset", 1)
     assert document["protocol"]["file"] == "protocol.toml"
@@ -273,7 +279,19 @@ def test_row_order_does_not_change_the_set(study: Path, tmp_path: Path) -> None:
     shuffled.write_text("\n".join([lines[0], *reversed(lines[1:])]) + "\n")
     prepare_reading_set(study, tmp_path / "a", tmp_path / "a.key", "A", seed=5)
     prepare_reading_set(shuffled, tmp_path / "b", tmp_path / "b.key", "A", seed=5)
-    assert set_contents(tmp_path / "a") == set_contents(tmp_path / "b")
+    a, b = set_contents(tmp_path / "a"), set_contents(tmp_path / "b")
+    # The keys differ in one value, the manifest they name, so the commitments differ; the
+    # rest of the set is byte for byte the same.
+    a_document, b_document = json.loads(a.pop(READINGSET_FILE)), json.loads(b.pop(READINGSET_FILE))
+    assert a_document.pop("key_commitment") != b_document.pop("key_commitment")
+    assert a_document == b_document
+    assert a == b
+    a_key, b_key = (
+        json.loads((tmp_path / "a.key").read_text()),
+        json.loads((tmp_path / "b.key").read_text()),
+    )
+    assert a_key.pop("manifest") != b_key.pop("manifest")
+    assert a_key == b_key
 
 
 def test_orders_differ_per_reader_and_repeat_fraction_is_honoured(tmp_path: Path) -> None:
@@ -497,9 +515,10 @@ def test_undecodable_compressed_image_is_refused_and_leaves_nothing(
     victim.write_bytes(bytes(data))
     assert dataset.file_meta.TransferSyntaxUID == RLELossless
     before = victim.read_bytes()
-    with pytest.raises(DicomReadError) as caught:
+    with pytest.raises(ManifestError) as caught:
         prepare_reading_set(study, tmp_path / "set", tmp_path / "key", "A")
-    assert "12m_LAT.dcm" in str(caught.value)
+    where = victim.relative_to(study.parent).as_posix()
+    assert f"({where}): the reader cannot open it" in str(caught.value)
     assert leftovers(tmp_path) == ["source"]
     assert victim.read_bytes() == before
 

@@ -217,6 +217,6 @@ def test_truth_needs_its_key_and_the_set_needs_the_reader(study: Study, tmp_path
     document = json.loads(study.key.read_text(encoding="utf-8"))
     document["set_uuid"] = "00000000-0000-4000-8000-000000000000"
     other.write_text(json.dumps(document), encoding="utf-8")
-    with pytest.raises(KeyFileError, match="the key of reading set"):
+    with pytest.raises(KeyFileError, match="belongs to another reading set"):
         simulate_reads(study.setdir, reader_id="A", db_path=target, truth=study.truth, key=other)
     assert not target.exists()

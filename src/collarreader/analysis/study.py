@@ -193,7 +193,7 @@ def write_study_export(
     out: str | Path,
     *,
     fmt: str | None = None,
-    key: str | Path | None = None,
+    key: str | Path | Key | None = None,
     protocol: str | Path | None = None,
 ) -> list[Path]:
     """Write the study's tables: ``.csv`` (one file per table) or ``.xlsx`` (one sheet each).
@@ -251,7 +251,7 @@ def write_study_report(
     db: str | Path,
     out_dir: str | Path,
     *,
-    key: str | Path | None = None,
+    key: str | Path | Key | None = None,
     protocol: str | Path | None = None,
     top_n: int = 50,
     n_boot: int | None = None,

@@ -40,6 +40,7 @@ REVISIONS: tuple[str, ...] = (
     "0001_initial",
     "0002_merge_log",
     "0003_clinical",
+    "0004_key_commitment",
     "0005_signatures",
     "0007_registrations",
 )
@@ -260,6 +261,7 @@ def read_identity(connection: Connection) -> DatabaseIdentity | None:
         app_version=row["app_version"],
         schema_revision=row["schema_revision"],
         public_key=row["public_key"],
+        key_commitment=row.get("key_commitment"),
     )
 
 
@@ -308,6 +310,7 @@ def open_database(
     set_uuid: str | None = None,
     protocol: ProtocolIdentity | None = None,
     upgrade: bool = True,
+    key_commitment: str | None = None,
 ) -> Database:
     """Open (or create) a collarreader database.
 
@@ -322,6 +325,8 @@ def open_database(
     protocol : the scoring protocol (``name``, ``version``, ``sha256``); its hash must match an
         existing database's when given and recorded
     upgrade : upgrade an older schema (after a backup); False refuses instead
+    key_commitment : the reading set's commitment to its key (``readingset.json``), recorded
+        when the database is created
 
     Raises
     ------
@@ -357,6 +362,7 @@ def open_database(
             set_uuid=set_uuid,
             protocol=protocol,
             upgrade=upgrade,
+            key_commitment=key_commitment,
         )
     except sa_exc.DBAPIError as error:
         engine.dispose()
@@ -385,6 +391,7 @@ def _open(
     set_uuid: str | None,
     protocol: ProtocolIdentity | None,
     upgrade: bool,
+    key_commitment: str | None = None,
 ) -> Database:
     with engine.connect() as connection:
         has_identity = inspect(connection).has_table("db_identity")
@@ -398,7 +405,9 @@ def _open(
                 "database collarreader created."
             )
             raise DatabaseError(message)
-        identity = _create(engine, role, reader_id, set_uuid, protocol)
+        identity = _create(
+            engine, role, reader_id, set_uuid, protocol, key_commitment=key_commitment
+        )
         return Database(engine, url, path, identity)
     if revision is None:
         message = f"{label}: a collarreader database without a schema revision; it is damaged."
@@ -512,6 +521,8 @@ def _create(
     reader_id: str | None,
     set_uuid: str | None,
     protocol: ProtocolIdentity | None,
+    *,
+    key_commitment: str | None = None,
 ) -> DatabaseIdentity:
     if role is None:
         message = "Creating a database needs its role: 'reader' or 'study'."
@@ -552,6 +563,7 @@ def _create(
                     "app_version": __version__,
                     "schema_revision": HEAD_REVISION,
                     "public_key": key.public_key,
+                    "key_commitment": key_commitment,
                 },
             )
             tx.seal()

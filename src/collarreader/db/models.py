@@ -58,6 +58,8 @@ class DbIdentity(Base):
     schema_revision: Mapped[str] = mapped_column(String(32))
     # Revision 0005: the author's Ed25519 public key, hex (collarreader.db.signing).
     public_key: Mapped[str | None] = mapped_column(String(64))
+    # Revision 0004: the reading set's commitment to its key (study.keyfile).
+    key_commitment: Mapped[str | None] = mapped_column(String(80))
 
 
 class Reader(Base):

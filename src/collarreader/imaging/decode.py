@@ -46,9 +46,9 @@ from collarreader.errors import DicomReadError
 from collarreader.imaging import j2k
 from collarreader.imaging.codestream import declared_size
 from collarreader.imaging.radiograph import DicomWarning, Radiograph
-from collarreader.imaging.scan import PixelElement, ScanResult, scan_file
+from collarreader.imaging.scan import PixelElement, ScanResult, file_problem, scan_file
 from collarreader.imaging.spacing import spacing_from_dataset
-from collarreader.imaging.window import window_from_dataset
+from collarreader.imaging.window import FALLBACK_NOTE, window_from_dataset
 
 MAX_FRAME_BYTES = 512 * 1024 * 1024
 """Largest decoded frame accepted (a 3000×2500 16-bit radiograph is 15 MB)."""
@@ -181,8 +181,11 @@ def _load(path: Path, frame: int, *, trusted: bool) -> Radiograph:
         raise DicomReadError(path, f"has no frame {frame}.", "Frames are numbered from 0.")
     if path.is_dir():
         raise DicomReadError(path, "is a folder, not a file.", "Choose a DICOM file.")
-    if not path.exists():
+    problem = file_problem(path)
+    if problem == "does not exist":
         raise DicomReadError(path, "does not exist.", "Check the path.")
+    if problem is not None:
+        raise DicomReadError(path, f"{problem}.", "Choose the exported DICOM file itself.")
     scan = scan_file(path)
     if scan.is_dicomdir or scan.media_storage_sop_class == MediaStorageDirectoryStorage:
         raise DicomReadError(
@@ -201,6 +204,8 @@ def _load(path: Path, frame: int, *, trusted: bool) -> Radiograph:
         pixels = _to_grayscale(path, ds, decoded, params, notes)
         spacing, spacing_note = spacing_from_dataset(ds)
         window, window_note = window_from_dataset(ds, pixels)
+        if window_note.endswith(FALLBACK_NOTE):  # the reader must know the window is ours
+            notes.append(f"default window from the {window_note}")
         notes.extend(_header_notes(ds, scan))
         radiograph = Radiograph(
             pixels=pixels,

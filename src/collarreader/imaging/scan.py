@@ -13,7 +13,9 @@ not interpret values beyond the transfer syntax.
 
 from __future__ import annotations
 
+import errno
 import mmap
+import stat
 import struct
 import zlib
 from dataclasses import dataclass
@@ -130,6 +132,40 @@ class _Walk:
     is_dicomdir: bool = False
     odd_lengths: int = 0
     max_depth: int = 0
+
+
+_VALUE_SIZES = {"US": 2, "SS": 2, "UL": 4, "SL": 4, "FL": 4, "AT": 4, "FD": 8, "SV": 8, "UV": 8}
+"""Bytes per value of the fixed-size binary VRs (OB, OW, OF … are checked by the decoders)."""
+
+
+def file_problem(path: Path) -> str | None:
+    """Why ``path`` is not a regular file an image can be read from (None: it is one).
+
+    Says what it is instead: missing, a folder, a FIFO (named pipe), a device, a socket, or a
+    symbolic link that loops. A FIFO or a device would otherwise read as an empty file or block
+    the reader, and a looping link as a missing one.
+    """
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return "does not exist"
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            return "is a symbolic link that loops (it points, directly or not, to itself)"
+        return f"cannot be read ({error.strerror or error})"
+    except RuntimeError:  # pathlib's own symlink-loop detection
+        return "is a symbolic link that loops (it points, directly or not, to itself)"
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISDIR(mode):
+        return "is a folder, not a file"
+    if stat.S_ISFIFO(mode):
+        return "is a FIFO (named pipe), not a file"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "is a device, not a file"
+    if stat.S_ISSOCK(mode):
+        return "is a socket, not a file"
+    return "is not a regular file"
 
 
 def scan_file(path: Path) -> ScanResult:
@@ -415,6 +451,7 @@ def _walk(walk: _Walk, pos: int, *, implicit: bool, little: bool) -> None:
                 _CORRUPT_HINT,
             )
         _check_length(walk, tag, start, length, limit)
+        _check_value_size(walk, tag, vr.decode("ascii") if vr else _dictionary_vr(tag), length)
         walk.odd_lengths += length % 2
         pos = start + length
 
@@ -427,6 +464,22 @@ def _check_length(walk: _Walk, tag: int, start: int, length: int, limit: int) ->
             f"declares a length of {length} bytes for ({tag >> 16:04X},{tag & 0xFFFF:04X}) "
             f"but {where} only {max(limit - start, 0)} bytes left (truncated or corrupt).",
             _TRUNCATED_HINT,
+        )
+
+
+def _check_value_size(walk: _Walk, tag: int, vr: str, length: int) -> None:
+    """Refuse a binary value whose length is not a whole number of values (US of 3 bytes …).
+
+    pydicom raises on such a value only when it is read, deep inside whatever reads it; here
+    every element is checked once, so the file is refused with its tag named instead.
+    """
+    size = _VALUE_SIZES.get(vr.split(" or ", maxsplit=1)[0])
+    if size is not None and length % size:
+        raise DicomReadError(
+            walk.path,
+            f"has ({tag >> 16:04X},{tag & 0xFFFF:04X}) with a {vr} value of {length} bytes; "
+            f"{vr} values are {size} bytes each (corrupt header).",
+            _CORRUPT_HINT,
         )
 
 

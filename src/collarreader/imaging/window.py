@@ -4,6 +4,11 @@ In order: (0028,1050) *Window Center* / (0028,1051) *Window Width* (the first pa
 multi-valued) > a window spanning the (0028,3010) *VOI LUT Sequence*'s active input range >
 robust percentiles of the pixels. All are in the units of the pixels after the Modality
 LUT, which is where DICOM applies the VOI transform.
+
+An absurd default falls back to the percentiles, and the note says so (the reader sees it in
+the status bar): a width that is not a positive finite number, or a VOI LUT that maps the
+image's whole pixel range to a band narrower than :data:`MIN_LUT_BAND` of the LUT's own output
+range (the image would show as one flat grey; a constant LUT is the extreme case).
 """
 
 from __future__ import annotations
@@ -19,6 +24,10 @@ from collarreader.imaging.radiograph import Window
 
 LOW_PERCENTILE = 0.5
 HIGH_PERCENTILE = 99.5
+FALLBACK_NOTE = "so the header's default window was not used"
+"""Ends the window note when an absurd default window was replaced by the percentiles."""
+MIN_LUT_BAND = 0.02
+"""Smallest share of a VOI LUT's output range the image's pixels may map to."""
 _MAX_SAMPLES = 262_144  # percentiles of a strided subsample: ~1 ms instead of ~100 ms
 
 
@@ -37,16 +46,24 @@ def window_from_dataset(ds: Dataset, pixels: np.ndarray) -> tuple[Window, str]:
     """
     center = _first_number(_get(ds, "WindowCenter"))
     width = _first_number(_get(ds, "WindowWidth"))
+    rejected = ""
     if center is not None and width is not None and width > 0:
         return Window(center, width), "Window Center/Width from the header"
+    if _get(ds, "WindowWidth") not in (None, ""):
+        shown = _get(ds, "WindowWidth")
+        rejected = f"(0028,1051) Window Width {shown} is not a positive number"
 
     from_lut = _voi_lut_window(ds)
     if from_lut is not None:
-        return from_lut, "spans the VOI LUT's active input range"
+        band = _lut_band(ds, pixels)
+        if band is None or band >= MIN_LUT_BAND:
+            return from_lut, "spans the VOI LUT's active input range"
+        rejected = f"the (0028,3010) VOI LUT maps the whole image to {band:.1%} of its output range"
 
-    return data_window(pixels), (
-        f"{LOW_PERCENTILE:g}–{HIGH_PERCENTILE:g} percentiles of the pixel values"
-    )
+    note = f"{LOW_PERCENTILE:g}–{HIGH_PERCENTILE:g} percentiles of the pixel values"
+    if rejected:
+        note = f"{note}: {rejected}, {FALLBACK_NOTE}"
+    return data_window(pixels), note
 
 
 def data_window(pixels: np.ndarray) -> Window:
@@ -123,6 +140,30 @@ def _voi_lut_window(ds: Dataset) -> Window | None:
         stop = int(np.flatnonzero(lut != lut[-1])[-1]) + 1
     width = float(max(stop - start, 1))
     return Window(first_mapped + (start + stop) / 2.0, width)
+
+
+def _lut_band(ds: Dataset, pixels: np.ndarray) -> float | None:
+    """Share of the first VOI LUT's output range that the image's pixel range maps to.
+
+    None when it cannot be told (no pixels, an unreadable LUT).
+    """
+    try:
+        item = ds.VOILUTSequence[0]
+        descriptor = [int(v) for v in item.LUTDescriptor]
+        first_mapped = descriptor[1]
+        if int(ds.get("PixelRepresentation", 0)) == 1 and first_mapped >= 32768:
+            first_mapped -= 65536
+        lut = _lut_values(item, ds)[: descriptor[0] or 65536]
+    except (AttributeError, IndexError, KeyError, TypeError, ValueError):
+        return None
+    finite = pixels[np.isfinite(pixels)] if pixels.dtype.kind == "f" else pixels
+    if lut.size == 0 or finite.size == 0:
+        return None
+    low = int(np.clip(float(finite.min()) - first_mapped, 0, lut.size - 1))
+    high = int(np.clip(float(finite.max()) - first_mapped, 0, lut.size - 1))
+    used = lut[low : high + 1]
+    span = float(lut.max() - lut.min())
+    return float(used.max() - used.min()) / span if span > 0 else 0.0
 
 
 def _lut_values(item: Dataset, ds: Dataset) -> np.ndarray:

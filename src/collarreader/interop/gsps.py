@@ -33,6 +33,7 @@ from collarreader.interop.readings import ExportImage, ExportMark, ExportReading
 from collarreader.interop.sr import PIXEL_ORIGIN_OFFSET
 from collarreader.model import ProgressCallback
 from collarreader.protocol import Protocol
+from collarreader.study.keyfile import Key
 
 __all__ = ["build_presentation_state", "write_presentation_states"]
 
@@ -133,7 +134,7 @@ def write_presentation_states(
     out: str | Path,
     *,
     setdir: str | Path | None = None,
-    key: str | Path | None = None,
+    key: str | Path | Key | None = None,
     protocol: Protocol | None = None,
     progress: ProgressCallback | None = None,
 ) -> list[Path]:

@@ -190,7 +190,7 @@ def load_readings(
     db: Database | str | Path,
     *,
     setdir: str | Path | None = None,
-    key: str | Path | None = None,
+    key: str | Path | Key | None = None,
     protocol: Protocol | None = None,
 ) -> tuple[list[ExportReading], Protocol]:
     """Every reading of a reader or study database, with its images' headers.
@@ -217,7 +217,7 @@ def load_readings(
                 "with --protocol."
             )
             raise InteropError(message)
-        key_data = load_key(key) if key is not None else None
+        key_data = key if isinstance(key, Key) or key is None else load_key(key)
         set_uuid = database.identity.set_uuid
         if key_data is not None and set_uuid is not None and key_data.set_uuid != set_uuid:
             message = f"{key}: the key of reading set {key_data.set_uuid}, not of {set_uuid}."

@@ -59,6 +59,7 @@ from collarreader.interop.codes import (
 from collarreader.interop.readings import ExportImage, ExportReading, ExportScore, load_readings
 from collarreader.model import ProgressCallback
 from collarreader.protocol import Field, FieldType, Protocol
+from collarreader.study.keyfile import Key
 
 __all__ = ["PIXEL_ORIGIN_OFFSET", "build_sr", "write_srs"]
 
@@ -258,7 +259,7 @@ def write_srs(
     out: str | Path,
     *,
     setdir: str | Path | None = None,
-    key: str | Path | None = None,
+    key: str | Path | Key | None = None,
     protocol: Protocol | None = None,
     progress: ProgressCallback | None = None,
 ) -> list[Path]:

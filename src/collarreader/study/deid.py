@@ -1,39 +1,37 @@
-"""De-identification per DICOM PS3.15 Annex E, Basic Application Level Confidentiality Profile.
+"""De-identification by allow-list, with PS3.15 Annex E as the documented baseline.
 
-With the *Retain Longitudinal Temporal Information With Modified Dates Option*: dates are
-shifted by a secret whole number of days per patient, so the 6 m → 12 m interval survives.
+The baseline is the *Basic Application Level Confidentiality Profile* of DICOM PS3.15 Annex E
+(its Table E.1-1 is transcribed in :mod:`collarreader.study.deid_table`) with the *Retain
+Longitudinal Temporal Information With Modified Dates Option*: dates are shifted by a secret
+whole number of days per patient, so the 6 m → 12 m interval survives.
 
-What happens to each data element, in this order (the first rule that matches decides):
-
-1. Structure: private attributes (odd groups, private creators included), curves (50xx,xxxx),
-   overlays (60xx,xxxx), group lengths, retired variable pixel data (7Fxx,xxxx other than
-   (7FE0,xxxx)), public elements pydicom's dictionary does not know, and every element still
-   of VR UN after pydicom looked up the known ones — all removed: what we cannot classify may
-   hide identity, and the reader needs none of it.
-2. Our decisions: (0010,0010) Patient's Name and (0010,0020) Patient ID become the caller's
-   pseudonym; (0010,0030) Patient's Birth Date is emptied (never shifted); the
-   de-identification attributes and (0008,0005) Specific Character Set are written afresh.
-3. The Basic Profile action of Table E.1-1 (:mod:`collarreader.study.deid_table`), with the
-   compound actions resolved as in :func:`_resolve`; dates of any action but X are shifted.
-4. Belt and braces by VR for everything the table does not list: PN removed; DA and DT
-   shifted (DT keeps its date only); TM removed; LT, ST, UT (free text) and AS removed; UI
-   replaced unless it is a class or transfer syntax UID or a UID registered in the standard;
-   sequences cleaned item by item with these same rules.
-5. Anything else is kept (image pixel module, spacing, VOI/Modality LUT, view position,
-   laterality, body part, burned-in annotation, lossy compression, codes …).
-
-Times of day are dropped (TM removed or zero-length, "000000" where a value is required, DT cut
-to its date): the intervals that matter here are in days, and a time of day can link an image
-back to a RIS log. (0010,1010) Patient's Age is removed (Basic Profile X); the study lead holds
-age in the clinical data, joined through the key. Vendor attributes (Manufacturer, model,
-software versions) are kept, as the profile does.
+The profile keeps every attribute its table does not list, and that is where identity hides in
+real exports: a local code meaning and its ``99…`` coding scheme in (0008,1032) *Procedure Code
+Sequence*, (0028,1055) *Window Center & Width Explanation*, (0028,3003) *LUT Explanation*,
+(0008,1090) *Manufacturer's Model Name*, (0018,0015) *Body Part Examined*, Image Type value 3,
+(0010,0033)/(0010,0034) dates in another calendar, UIDs built from a patient number. So this
+module works the other way round: it keeps only the attributes of
+:data:`~collarreader.study.deid_allowlist.ALLOW_LIST`, each checked against its rule (coded
+strings against the standard's terms, numbers as numbers, nested items against their own
+allow-list), writes the pseudonymous attributes and the de-identification record, and drops
+everything else, whatever its VR, public or private, at any depth. Beyond the Basic Profile
+that is, in the profile's own terms: the *Clean Descriptors*, *Clean Structured Content*,
+*Clean Graphics* and *Clean Recognizable Visual Features* options are met by removal (no
+description, content, overlay or icon is kept at all); *Retain Device Identity* and *Retain
+Safe Private* are not applied (vendor, model, serial numbers and all private data go);
+*Retain UIDs* is not applied: every UID that is not a registered DICOM UID (pydicom's
+``UID_dictionary``: SOP classes, transfer syntaxes, coding schemes) is replaced, including
+"class" UIDs a site made up. Image Type keeps values 1–2 only.
 
 New UIDs are ``2.25.<int>`` where the integer is a version-8 UUID made from
 HMAC-SHA256(secret, original): the same original maps to the same new UID in every file of a
-study, and nobody without the secret can map back.
+study, and nobody without the secret can map back; :class:`Cleaned` lists the replacements so
+the key can record them. Times of day are dropped, (0010,0030) *Patient's Birth Date* and the
+other Type 2 attributes of the Patient and General Study modules are written empty.
 
-Pixel data is never decoded: the element's bytes (native, or the encapsulated fragments with
-their offset table) are copied as they are and written in the same transfer syntax.
+The file meta information is written afresh and the 128-byte preamble zeroed. Pixel data is
+never decoded here: the element's bytes (native, or the encapsulated fragments with their
+offset table) are copied as they are and written in the same transfer syntax.
 """
 
 from __future__ import annotations
@@ -41,17 +39,19 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import math
 import os
+import re
 import secrets
+import struct
 import tempfile
-from collections.abc import Iterator
-from dataclasses import dataclass
-from enum import Enum, auto
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
 import pydicom
-from pydicom.datadict import get_entry
+from pydicom.datadict import keyword_for_tag
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.errors import InvalidDicomError
@@ -62,7 +62,7 @@ from pydicom.uid import UID, UID_dictionary
 
 from collarreader import __version__
 from collarreader.errors import DeidentificationError, DicomReadError
-from collarreader.study.deid_table import Action, basic_profile_action
+from collarreader.study.deid_allowlist import ALLOW_LIST, Keep, Rule
 
 __all__ = [
     "DEIDENTIFICATION_METHOD",
@@ -110,59 +110,42 @@ _METHOD_CODES = (
 _OFFSET_MIN_DAYS = 365
 _OFFSET_MAX_DAYS = 3650
 
-# UI attributes that name a class or an encoding, never an instance: kept as they are.
-_KEPT_UID_KEYWORDS = frozenset(
-    {
-        "SOPClassUID", "MediaStorageSOPClassUID", "ReferencedSOPClassUID",
-        "ReferencedSOPClassUIDInFile", "AffectedSOPClassUID", "RequestedSOPClassUID",
-        "RelatedGeneralSOPClassUID", "OriginalSpecializedSOPClassUID", "SOPClassesInStudy",
-        "TransferSyntaxUID", "ReferencedTransferSyntaxUIDInFile", "CodingSchemeUID",
-        "MappingResourceUID", "ContextUID",
-    }
-)  # fmt: skip
-
-# Written afresh on the root dataset; removed wherever else they appear.
-_REWRITTEN = frozenset(
+# Written afresh on the root dataset (pseudonym, de-identification record, and the Type 2
+# attributes of the Patient, General Study and General Series modules, left empty).
+_WRITTEN = frozenset(
     int(Tag(k))
     for k in (
         "SpecificCharacterSet",
+        "PatientName",
+        "PatientID",
         "PatientIdentityRemoved",
         "DeidentificationMethod",
         "DeidentificationMethodCodeSequence",
         "LongitudinalTemporalInformationModified",
+        "PatientBirthDate",
+        "PatientSex",
+        "StudyTime",
+        "ReferringPhysicianName",
+        "StudyID",
+        "AccessionNumber",
+        "SeriesNumber",
+        "InstanceNumber",
     )
 )
-_PSEUDONYMISED = frozenset(int(Tag(k)) for k in ("PatientName", "PatientID"))
-_BIRTH_DATE = int(Tag("PatientBirthDate"))
-_PIXEL_DATA = 0x7FE00010
-_ICON_IMAGE_SEQUENCE = 0x00880200
-
-_DUMMY_TEXT = {
-    "AE": "ANONYMOUS",
-    "CS": "ANONYMIZED",
-    "LO": "ANONYMIZED",
-    "SH": "ANONYMIZED",
-    "LT": "ANONYMIZED",
-    "ST": "ANONYMIZED",
-    "UT": "ANONYMIZED",
-    "UC": "ANONYMIZED",
-    "PN": "ANONYMIZED",
-    "DS": "0",
-    "IS": "0",
-}
-_FREE_TEXT_VRS = frozenset({"LT", "ST", "UT", "AS"})
-
-
-class _Op(Enum):
-    KEEP = auto()
-    REMOVE = auto()
-    EMPTY = auto()
-    DUMMY = auto()
-    UID = auto()
-    SHIFT = auto()
-    ZERO_TIME = auto()
-    RECURSE = auto()
-    PSEUDONYM = auto()
+_EMPTY_TYPE_2 = (
+    "PatientBirthDate",
+    "PatientSex",
+    "StudyDate",
+    "StudyTime",
+    "ReferringPhysicianName",
+    "StudyID",
+    "AccessionNumber",
+    "SeriesNumber",
+    "InstanceNumber",
+)
+_CODE_ITEM = frozenset(int(Tag(k)) for k in ("CodeValue", "CodingSchemeDesignator", "CodeMeaning"))
+_NUMBER_TEXT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+_DEID_CODES = int(Tag("DeidentificationMethodCodeSequence"))
 
 
 class UidSet(NamedTuple):
@@ -181,6 +164,8 @@ class DeidResult:
     ----------
     source, destination : the file read and the file written
     original_uids, new_uids : study, series and SOP instance UIDs before and after
+    uid_map : every UID replaced in this file, original → new (the same within a set)
+    n_dropped : attributes of the source not carried into the copy, nested ones included
     burned_in : (0028,0301) *Burned In Annotation* of the source, see :func:`burned_in_status`
     needs_burned_in_review : True when readers must not see it unless the study lead confirms
     modality : (0008,0060) *Modality* of the source ("" when absent)
@@ -192,6 +177,8 @@ class DeidResult:
     destination: Path
     original_uids: UidSet
     new_uids: UidSet
+    uid_map: dict[str, str]
+    n_dropped: int
     burned_in: BurnedIn
     needs_burned_in_review: bool
     modality: str
@@ -270,6 +257,13 @@ class Deidentifier:
     def deidentify(self, ds: Dataset, *, pseudonym: str, patient_key: str) -> Dataset:
         """A de-identified copy of ``ds`` (``ds`` itself is left as it is).
 
+        See :meth:`clean`, which also says what was replaced and dropped.
+        """
+        return self.clean(ds, pseudonym=pseudonym, patient_key=patient_key).dataset
+
+    def clean(self, ds: Dataset, *, pseudonym: str, patient_key: str) -> Cleaned:
+        """A de-identified copy of ``ds``, the UIDs replaced and the count of dropped attributes.
+
         Parameters
         ----------
         ds : the source dataset, with its file meta information when it came from a file
@@ -281,14 +275,18 @@ class Deidentifier:
         Raises
         ------
         DeidentificationError
-            The pseudonym is unusable, or the result still holds something identifying.
+            The pseudonym is unusable, an allowed attribute cannot be read, or the result
+            still holds something the allow-list does not allow.
         """
         _check_pseudonym(pseudonym)
-        offset = self.date_offset_days(patient_key)
-        result = self._clean_dataset(ds, offset, pseudonym)
+        work = _Work(offset_days=self.date_offset_days(patient_key))
+        result = self._clean_dataset(ds, ALLOW_LIST, work)
 
         result.PatientName = pseudonym
         result.PatientID = pseudonym
+        for keyword in _EMPTY_TYPE_2:
+            if keyword not in result:
+                setattr(result, keyword, None)
         result.PatientIdentityRemoved = "YES"
         result.DeidentificationMethod = list(DEIDENTIFICATION_METHOD)
         codes = []
@@ -300,17 +298,16 @@ class Deidentifier:
             codes.append(code)
         result.DeidentificationMethodCodeSequence = codes
         result.LongitudinalTemporalInformationModified = "MODIFIED"
-        # Kept text is normally ASCII (codes, vendor names); declare UTF-8 only when needed.
-        if any(_has_non_ascii(e.value) for e in _walk(result)):
-            result.SpecificCharacterSet = "ISO_IR 192"
 
         source_meta = getattr(ds, "file_meta", None)
         if source_meta is not None and "TransferSyntaxUID" in source_meta:
             meta = FileMetaDataset()
             meta.FileMetaInformationVersion = b"\x00\x01"
-            sop_class = result.get("SOPClassUID") or source_meta.get("MediaStorageSOPClassUID")
-            sop_instance = result.get("SOPInstanceUID") or self.new_uid(
-                str(source_meta.get("MediaStorageSOPInstanceUID", ""))
+            sop_class = result.get("SOPClassUID") or self._uid(
+                str(source_meta.get("MediaStorageSOPClassUID", "")), work
+            )
+            sop_instance = result.get("SOPInstanceUID") or self._uid(
+                str(source_meta.get("MediaStorageSOPInstanceUID", "")), work
             )
             meta.MediaStorageSOPClassUID = UID(str(sop_class or ""))
             meta.MediaStorageSOPInstanceUID = UID(str(sop_instance))
@@ -324,130 +321,114 @@ class Deidentifier:
                 "De-identification left identifying elements: " + "; ".join(leaks) + ". "
                 "This is a bug in collarreader: do not pass the image to readers."
             )
-        return result
+        return Cleaned(result, dict(work.uid_map), work.n_dropped)
 
-    def _clean_dataset(self, source: Dataset, offset: int, pseudonym: str) -> Dataset:
+    def _uid(self, original: str, work: _Work) -> str:
+        original = original.strip().rstrip("\x00")
+        if not original or original in UID_dictionary:
+            return original
+        new = work.uid_map.get(original)
+        if new is None:
+            new = work.uid_map[original] = self.new_uid(original)
+        return new
+
+    def _clean_dataset(self, source: Dataset, allowed: Mapping[int, Rule], work: _Work) -> Dataset:
         result = Dataset()
-        for elem in source:  # iterating decodes text with the source's character set
-            new = self._clean_element(elem, offset, pseudonym)
-            if new is not None:
+        # Tags first and values only for allowed elements: a dropped element is never decoded,
+        # so a malformed value in it (wrong length, bad characters) cannot stop the copy.
+        for tag in list(source.keys()):
+            rule = None if BaseTag(tag).is_private else allowed.get(int(tag))
+            raw = source.get_item(tag)
+            if rule is None or getattr(raw, "VR", None) == "UN":
+                work.n_dropped += _count(source, tag)
+                continue
+            new = self._keep(source, tag, rule, work)
+            if new is None:
+                work.n_dropped += 1
+            else:
                 result.add(new)
         return result
 
-    def _clean_element(self, elem: DataElement, offset: int, pseudonym: str) -> DataElement | None:
-        op = _decide(elem)
+    def _keep(self, source: Dataset, tag: BaseTag, rule: Rule, work: _Work) -> DataElement | None:
+        try:
+            elem = source[tag]
+            value = elem.value
+        except (ValueError, TypeError, struct.error) as error:
+            if rule.keep is Keep.AS_IS:
+                raise DeidentificationError(
+                    f"({tag.group:04X},{tag.element:04X}) {keyword_for_tag(tag) or ''}: the "
+                    f"value cannot be read ({error}); its length does not fit its VR. Export "
+                    "the image again from the site's archive."
+                ) from error
+            return None  # a text value that is not what it should be: drop it
         vr = str(elem.VR)
-        tag = elem.tag
-        if op is _Op.REMOVE:
-            return None
-        if op is _Op.KEEP:
+        if rule.keep is Keep.AS_IS:
             return _copy(elem)
-        if op is _Op.PSEUDONYM:
-            return DataElement(tag, vr, pseudonym)
-        if op is _Op.EMPTY:
-            return DataElement(tag, vr, [] if vr == "SQ" else None)
-        if op is _Op.DUMMY:
-            return DataElement(tag, vr, _DUMMY_TEXT[vr])
-        if op is _Op.ZERO_TIME:
-            return DataElement(tag, vr, "000000")
-        if op is _Op.UID:
-            values = [self.new_uid(v) for v in _values(elem.value) if str(v).strip()]
-            return DataElement(tag, vr, _pack(values))
-        if op is _Op.SHIFT:
-            shift = _shift_date if vr == "DA" else _shift_datetime
-            shifted = [shift(str(v), offset) for v in _values(elem.value)]
-            if any(s is None for s in shifted):
-                return DataElement(tag, vr, None)  # unparsable: no date rather than a real one
-            return DataElement(tag, vr, _pack([s for s in shifted if s is not None]))
-        # RECURSE
-        items = [self._clean_dataset(item, offset, pseudonym) for item in elem.value or []]
-        return DataElement(tag, "SQ", Sequence(items))
+        if rule.keep is Keep.SEQUENCE:
+            items = [self._clean_dataset(item, rule.items, work) for item in value or []]
+            return DataElement(tag, "SQ", Sequence(items))
+        values = _values(value)
+        if rule.max_values is not None and len(values) > rule.max_values:
+            values = values[: rule.max_values]
+        if rule.keep is Keep.NUMBER:
+            if not all(_is_number(v) for v in values):
+                return None
+            return DataElement(tag, vr, _pack([str(v).strip() for v in values]))
+        if rule.keep is Keep.CHOICE:
+            if not values or not all(rule.accepts(str(v)) for v in values):
+                return None
+            return DataElement(tag, vr, _pack([str(v).strip() for v in values]))
+        if rule.keep is Keep.UID:
+            new = [self._uid(str(v), work) for v in values if str(v).strip()]
+            return DataElement(tag, vr, _pack(new)) if new else None
+        # Keep.DATE
+        shift = _shift_date if vr == "DA" else _shift_datetime
+        shifted = [shift(str(v), work.offset_days) for v in values]
+        if not shifted or any(s is None for s in shifted):
+            return None  # unparsable: no date rather than a real one
+        return DataElement(tag, vr, _pack([s for s in shifted if s is not None]))
 
 
-def _decide(elem: DataElement) -> _Op:
-    """What happens to ``elem`` (see the module docstring for the order of the rules)."""
-    tag = int(elem.tag)
-    group, element = tag >> 16, tag & 0xFFFF
-    vr = str(elem.VR)
-    if (
-        elem.tag.is_private
-        or 0x5000 <= group <= 0x50FF
-        or 0x6000 <= group <= 0x60FF
-        or element == 0
-        or group in (0x0000, 0x0002)
-        or (0x7F00 <= group <= 0x7FFF and group != 0x7FE0)
-        or vr == "UN"
-        or not _is_known(tag)
-    ):
-        return _Op.REMOVE
-    if tag in _PSEUDONYMISED:
-        return _Op.PSEUDONYM
-    if tag in _REWRITTEN:
-        return _Op.REMOVE
-    if tag == _BIRTH_DATE:
-        return _Op.EMPTY
-    action = basic_profile_action(tag)
-    if action is not None:
-        return _resolve(action, vr)
-    # Not in Table E.1-1: belt and braces by VR.
-    if vr == "PN" or vr in _FREE_TEXT_VRS or vr == "TM":
-        return _Op.REMOVE
-    if vr in ("DA", "DT"):
-        return _Op.SHIFT
-    if vr == "UI":
-        keyword = str(elem.keyword)
-        if keyword in _KEPT_UID_KEYWORDS or all(
-            str(v).strip() in UID_dictionary for v in _values(elem.value)
-        ):
-            return _Op.KEEP
-        return _Op.UID
-    if vr == "SQ":
-        return _Op.RECURSE
-    return _Op.KEEP
+@dataclass
+class _Work:
+    """What one :meth:`Deidentifier.clean` call accumulates."""
+
+    offset_days: int
+    uid_map: dict[str, str] = field(default_factory=dict)
+    n_dropped: int = 0
 
 
-def _resolve(action: Action, vr: str) -> _Op:
-    """A Table E.1-1 action as an operation on an element of ``vr``.
+class Cleaned(NamedTuple):
+    """The result of :meth:`Deidentifier.clean`.
 
-    Compound actions depend on the attribute's Type in an IOD we do not check; we choose the
-    option that keeps the file valid and carries nothing: X/Z and X/Z/D empty the value,
-    Z/D and D give a dummy, X/D removes. Dates are shifted instead of emptied or removed
-    (Modified Dates Option) unless the action is a plain X; times lose their value.
+    Attributes
+    ----------
+    dataset : the de-identified dataset
+    uid_map : every UID replaced, original → new
+    n_dropped : attributes of the source not carried over (elements inside dropped sequences
+        counted too)
     """
-    if action is Action.K:
-        return _Op.KEEP
-    if action is Action.X:
-        return _Op.REMOVE
-    if action is Action.U:
-        return _Op.UID if vr == "UI" else _Op.REMOVE
-    if vr in ("DA", "DT"):
-        return _Op.SHIFT
-    if vr == "TM":
-        if action is Action.X_D:
-            return _Op.REMOVE
-        return _Op.ZERO_TIME if action in (Action.D, Action.Z_D) else _Op.EMPTY
-    if vr == "SQ":
-        if action in (Action.D, Action.Z_D, Action.X_Z_U, Action.C):
-            return _Op.RECURSE  # keep the structure, clean what is inside
-        if action in (Action.Z, Action.X_Z):
-            return _Op.EMPTY
-        return _Op.REMOVE
-    if action is Action.X_Z_U:
-        return _Op.UID if vr == "UI" else _Op.REMOVE
-    if action is Action.X_D:
-        return _Op.REMOVE
-    if action in (Action.D, Action.Z_D, Action.C):
-        return _Op.DUMMY if vr in _DUMMY_TEXT else _Op.REMOVE
-    # Z, X/Z, X/Z/D
-    return _Op.EMPTY
+
+    dataset: Dataset
+    uid_map: dict[str, str]
+    n_dropped: int
 
 
-def _is_known(tag: int) -> bool:
+def _count(source: Dataset, tag: BaseTag) -> int:
+    """1 for the element, plus every element inside it when it is a readable sequence."""
+    raw = source.get_item(tag)
+    if getattr(raw, "VR", None) != "SQ":
+        return 1
     try:
-        get_entry(tag)
-    except KeyError:
-        return False
-    return True
+        items = source[tag].value or []
+    except (ValueError, TypeError, struct.error):
+        return 1
+    return 1 + sum(_count(item, item_tag) for item in items for item_tag in list(item.keys()))
+
+
+def _is_number(value: Any) -> bool:
+    text = str(value).strip()
+    return bool(_NUMBER_TEXT.fullmatch(text)) and math.isfinite(float(text))
 
 
 def _values(value: Any) -> list[Any]:
@@ -488,41 +469,36 @@ def _shift_datetime(value: str, offset_days: int) -> str | None:
     return _shift_date(text[:8], offset_days)
 
 
-def _has_non_ascii(value: Any) -> bool:
-    return any(isinstance(v, str) and not v.isascii() for v in _values(value))
-
-
-def _walk(ds: Dataset) -> Iterator[DataElement]:
-    for elem in ds:
-        yield elem
-        if elem.VR == "SQ":
-            for item in elem.value or []:
-                yield from _walk(item)
-
-
 def find_identity_leaks(ds: Dataset, *, pseudonym: str | None = None) -> list[str]:
-    """Elements of a de-identified dataset that should not be there (empty list: none).
+    """Elements of a de-identified dataset that the allow-list does not allow (empty: none).
 
-    Checks every nested item for private attributes, curves, overlays, UN elements, the icon
-    image sequence, and person names other than the pseudonym and the dummy name.
+    Checks every nested item against its own allow-list, and person names other than the
+    pseudonym. This is the self-check of :meth:`Deidentifier.clean`, so it reads the same
+    :data:`~collarreader.study.deid_allowlist.ALLOW_LIST`.
     """
-    leaks = []
-    allowed_names = {_DUMMY_TEXT["PN"], pseudonym or _DUMMY_TEXT["PN"]}
-    for elem in _walk(ds):
-        tag: BaseTag = elem.tag
-        group = tag.group
-        where = f"{tag} {elem.keyword or 'private'}"
-        if tag.is_private:
-            leaks.append(f"{where}: private attribute")
-        elif 0x5000 <= group <= 0x50FF or 0x6000 <= group <= 0x60FF:
-            leaks.append(f"{where}: curve or overlay")
-        elif elem.VR == "UN":
-            leaks.append(f"{where}: unknown (UN) value")
-        elif int(tag) == _ICON_IMAGE_SEQUENCE:
-            leaks.append(f"{where}: icon image")
-        elif elem.VR == "PN" and elem.value and str(elem.value) not in allowed_names:
-            leaks.append(f"{where}: person name")
+    leaks: list[str] = []
+    _check_items(ds, ALLOW_LIST, pseudonym, leaks, root=True)
     return leaks
+
+
+def _check_items(
+    ds: Dataset, allowed: Mapping[int, Rule], pseudonym: str | None, leaks: list[str], *, root: bool
+) -> None:
+    for elem in ds:
+        tag: BaseTag = elem.tag
+        where = f"{tag} {elem.keyword or 'private'}"
+        rule = None if tag.is_private else allowed.get(int(tag))
+        if elem.VR == "PN" and elem.value and str(elem.value) != pseudonym:
+            leaks.append(f"{where}: person name")
+        elif int(tag) == _DEID_CODES and root:
+            items = elem.value or []
+            unexpected = [e for item in items for e in item if int(e.tag) not in _CODE_ITEM]
+            leaks.extend(f"{where}: {e.tag} in a code item" for e in unexpected)
+        elif rule is None and not (root and int(tag) in _WRITTEN):
+            leaks.append(f"{where}: not on the allow-list")
+        elif rule is not None and rule.keep is Keep.SEQUENCE:
+            for item in elem.value or []:
+                _check_items(item, rule.items, pseudonym, leaks, root=False)
 
 
 def _check_pseudonym(pseudonym: str) -> None:
@@ -590,7 +566,8 @@ def deidentify_file(
     if "TransferSyntaxUID" not in getattr(ds, "file_meta", {}):
         raise DicomReadError(src, "no file meta information (transfer syntax unknown).")
     original = _uids(ds, src)
-    result = deidentifier.deidentify(ds, pseudonym=pseudonym, patient_key=patient_key)
+    cleaned = deidentifier.clean(ds, pseudonym=pseudonym, patient_key=patient_key)
+    result = cleaned.dataset
     new = _uids(result, dst)
 
     dst.parent.mkdir(parents=True, exist_ok=True)
@@ -614,6 +591,8 @@ def deidentify_file(
         destination=dst,
         original_uids=original,
         new_uids=new,
+        uid_map=cleaned.uid_map,
+        n_dropped=cleaned.n_dropped,
         burned_in=burned_in_status(ds),
         needs_burned_in_review=needs_burned_in_review(ds),
         modality=str(ds.get("Modality", "")),

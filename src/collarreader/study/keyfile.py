@@ -1,7 +1,7 @@
 """The unblinding key: which code is which patient, time point and original image.
 
 The key is the only link between a reading set and identity. It is a JSON file (format
-``collarreader-key``, version 1), written only where the study lead says (``--key``), never
+``collarreader-key``, version 2), written only where the study lead says (``--key``), never
 inside the reading set, with mode 0600, atomically (temporary file + ``os.replace``), and never
 overwritten silently: an existing key is refused, and with ``force`` it is kept as a backup
 (``KEY.bak``, ``KEY.bak.1``, … — the first free name) before the new key takes its place,
@@ -17,7 +17,11 @@ Layout::
                                  "study_instance_uid": "…", "series_instance_uid": "…",
                                  "sop_instance_uid": "…",
                                  "deidentified_sop_instance_uid": "2.25.…"}},
-     "repeats": {"<reader>": {"<repeat code>": "<primary code>"}}}
+     "repeats": {"<reader>": {"<repeat code>": "<primary code>"}},
+     "uids": {"<original UID>": "2.25.…"}, "nonce": "<64 hex digits>"}
+
+``readingset.json`` records :func:`key_commitment` of the key; :func:`check_key` refuses a key
+that was edited or belongs to another set.
 
 ``source`` is the path as written in the manifest (relative to it); ``manifest`` is the
 manifest's absolute path, given once. ``label`` is the time point as the readers saw it
@@ -27,18 +31,23 @@ manifest's absolute path, given once. ``label`` is the time point as the readers
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from collarreader.errors import KeyFileError
 from collarreader.model import Joint, Side, TimePoint, View
+from collarreader.study.keycrypt import decrypt_key_bytes, encrypt_key_bytes, is_encrypted
 
 KEY_FORMAT = "collarreader-key"
-KEY_VERSION = 1
+KEY_VERSION = 2
+"""Version 2 adds the nonce and the UID map; version 1 keys (no nonce) are still read."""
+
+COMMITMENT_PREFIX = "sha256:"
 
 
 @dataclass(frozen=True)
@@ -78,6 +87,9 @@ class Key:
     cases : primary case code → identity
     images : image code → source image
     repeats : reader ID → {repeat case code → primary case code}
+    uids : every UID the de-identification replaced, original → new, over the whole set
+    nonce : 32 random bytes, so the set's commitment (:func:`key_commitment`) cannot be
+        recomputed from guessed content; empty in a version 1 key
     """
 
     set_uuid: str
@@ -86,6 +98,8 @@ class Key:
     cases: dict[str, KeyCase]
     images: dict[str, KeyImage]
     repeats: dict[str, dict[str, str]]
+    uids: dict[str, str] = field(default_factory=dict)
+    nonce: bytes = b""
 
     def primary_code(self, case_code: str) -> str:
         """The primary case code for a primary or repeat code.
@@ -134,7 +148,53 @@ def key_document(key: Key) -> dict[str, Any]:
         "cases": {code: asdict(case) for code, case in key.cases.items()},
         "images": {code: asdict(image) for code, image in key.images.items()},
         "repeats": key.repeats,
+        "uids": key.uids,
+        "nonce": key.nonce.hex(),
     }
+
+
+def key_commitment(key: Key) -> str:
+    """The hash a reading set records of its key: ``"sha256:<hex>"``.
+
+    Over the key's canonical content (its JSON document with sorted keys, no whitespace,
+    ASCII escapes), so it does not depend on how the file was formatted, but changes with any
+    value: a patient, a code, a source path, the nonce.
+    """
+    document = key_document(key)
+    document.pop("note")
+    canonical = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return COMMITMENT_PREFIX + hashlib.sha256(canonical.encode("ascii")).hexdigest()
+
+
+def check_key(
+    key: Key, key_path: str | Path, *, set_uuid: str | None, commitment: str | None, where: str
+) -> None:
+    """Refuse a key that is not the one the reading set (or database) ``where`` committed to.
+
+    Parameters
+    ----------
+    key, key_path : the loaded key and the file it came from
+    set_uuid : the set UUID ``where`` records (None: unknown, not checked)
+    commitment : the key commitment ``where`` records (None: made before commitments)
+    where : the reading set or database, for the message
+
+    Raises
+    ------
+    KeyFileError
+        "belongs to another reading set" when the set UUIDs differ; "was edited" when the
+        key's content no longer has the committed hash.
+    """
+    if set_uuid is not None and key.set_uuid != set_uuid:
+        raise KeyFileError(
+            f"{key_path}: the key belongs to another reading set ({key.set_uuid}); {where} "
+            f"holds reading set {set_uuid}. Give the key written with this set."
+        )
+    if commitment is not None and key_commitment(key) != commitment:
+        raise KeyFileError(
+            f"{key_path}: the key was edited: its content no longer has the hash {where} "
+            "committed to when the set was prepared. Restore the key from the study lead's "
+            "backup; never edit a key by hand."
+        )
 
 
 def check_key_location(key_path: str | Path, setdir: str | Path, *, force: bool = False) -> None:
@@ -172,8 +232,10 @@ def backup_path(key_path: Path) -> Path:
     return candidate
 
 
-def stage_key(key: Key, key_path: str | Path) -> Path:
+def stage_key(key: Key, key_path: str | Path, *, passphrase: bytes | None = None) -> Path:
     """Write the key to a temporary file (mode 0600, flushed to disk) beside ``key_path``.
+
+    With ``passphrase`` the file is encrypted (:mod:`collarreader.study.keycrypt`).
 
     The caller installs it with :func:`install_key` or deletes it.
 
@@ -186,6 +248,8 @@ def stage_key(key: Key, key_path: str | Path) -> Path:
     if not target.parent.is_dir():
         raise KeyFileError(f"{target}: the folder {target.parent} does not exist; create it first.")
     data = (json.dumps(key_document(key), indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+    if passphrase is not None:
+        data = encrypt_key_bytes(data, passphrase)
     try:
         # mkstemp creates the file with mode 0600, so the secret is never readable by others.
         handle, temp_name = tempfile.mkstemp(
@@ -269,26 +333,32 @@ def _fsync_folder(folder: Path) -> None:
             os.close(descriptor)
 
 
-def load_key(path: str | Path) -> Key:
-    """Read an unblinding key file.
+def load_key(path: str | Path, *, passphrase: bytes | None = None) -> Key:
+    """Read an unblinding key file (decrypting it with ``passphrase`` when it is encrypted).
 
     Raises
     ------
     KeyFileError
-        When the file is missing, not a key, of an unknown version, or malformed.
+        When the file is missing, not a key, of an unknown version, or malformed; or
+        encrypted and the passphrase is missing or wrong.
     """
     key_path = Path(path)
     try:
         document = json.loads(key_path.read_bytes())
+        if is_encrypted(document):
+            document = json.loads(decrypt_key_bytes(document, passphrase, key_path))
     except FileNotFoundError:
         raise KeyFileError(f"{key_path}: key file not found. Check the --key path.") from None
     except (OSError, ValueError) as error:
-        raise KeyFileError(f"{key_path}: cannot be read as a JSON key file ({error}).") from None
+        raise KeyFileError(
+            f"{key_path}: cannot be read as a JSON key file ({error}); it may be truncated or "
+            "damaged. Restore it from the study lead's backup."
+        ) from None
     if not isinstance(document, dict) or document.get("format") != KEY_FORMAT:
         raise KeyFileError(
             f"{key_path}: not a collarreader key file (format is not {KEY_FORMAT!r})."
         )
-    if document.get("version") != KEY_VERSION:
+    if document.get("version") not in (1, KEY_VERSION):
         raise KeyFileError(
             f"{key_path}: key file version {document.get('version')!r} is not supported "
             f"(this collarreader reads version {KEY_VERSION}); update collarreader."
@@ -328,6 +398,8 @@ def load_key(path: str | Path) -> Key:
             cases=cases,
             images=images,
             repeats=repeats,
+            uids={str(k): str(v) for k, v in document.get("uids", {}).items()},
+            nonce=bytes.fromhex(document.get("nonce", "")),
         )
     except (KeyError, TypeError, ValueError, AttributeError) as error:
         raise KeyFileError(

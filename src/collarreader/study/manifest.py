@@ -24,6 +24,7 @@ from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 
 from collarreader.errors import ManifestError
+from collarreader.imaging.scan import file_problem
 from collarreader.model import Joint, Side, TimePoint, View
 
 COLUMNS: tuple[str, ...] = ("path", "site", "patient", "timepoint", "view", "joint", "side")
@@ -111,6 +112,11 @@ _CHOICES: dict[str, type[StrEnum]] = {
 }
 
 
+# Below csv's own field limit (131,072), so an over-long cell is named by its row here
+# instead of failing inside the csv module; a real row is a few hundred characters.
+_MAX_LINE_CHARS = 100_000
+
+
 def _parse_choice(column: str, raw: str) -> StrEnum | None:
     """Match ``raw`` to the column's choices, ignoring case (spreadsheets capitalise freely)."""
     enum = _CHOICES[column]
@@ -121,7 +127,10 @@ def _parse_choice(column: str, raw: str) -> StrEnum | None:
 
 
 def _resolve(folder: Path, path: str) -> Path:
-    return (folder / path).resolve()
+    try:
+        return (folder / path).resolve()
+    except (RuntimeError, OSError):  # a symlink loop: file_problem() names it for the row
+        return (folder / path).absolute()
 
 
 def _detect_delimiter(header_line: str) -> str:
@@ -305,6 +314,13 @@ def load_manifest(path: str | Path) -> Manifest:
         raise ManifestError(
             f"{csv_path}: empty manifest; row 1 must be the header {', '.join(COLUMNS)}."
         )
+    too_long = next((n for n, line in enumerate(lines, 1) if len(line) > _MAX_LINE_CHARS), None)
+    if too_long is not None:
+        raise ManifestError(
+            f"{csv_path}: row {too_long} is {len(lines[too_long - 1]):,} characters long; a "
+            f"manifest row holds a path and six short values (at most {_MAX_LINE_CHARS:,} "
+            "characters). Check that the file is the manifest, saved as CSV."
+        )
     reader = csv.reader(lines, delimiter=_detect_delimiter(lines[0]))
     header = [name.strip().casefold() for name in next(reader)]
     missing = [name for name in COLUMNS if name not in header]
@@ -328,7 +344,14 @@ def load_manifest(path: str | Path) -> Manifest:
     seen_sop: dict[str, int] = {}
     first_joint: dict[tuple[str, str], tuple[Joint, Side, int]] = {}
 
-    for row_number, record in enumerate(reader, start=2):
+    try:
+        records = list(reader)
+    except csv.Error as error:
+        raise ManifestError(
+            f"{csv_path}: row {reader.line_num} cannot be read as CSV ({error}). Save the "
+            "spreadsheet as 'CSV UTF-8' and try again."
+        ) from None
+    for row_number, record in enumerate(records, start=2):
         if not any(value.strip() for value in record):
             continue  # blank lines, often left at the end of a spreadsheet export
         values = {name: (record[i].strip() if i < len(record) else "") for name, i in index.items()}
@@ -367,8 +390,8 @@ def load_manifest(path: str | Path) -> Manifest:
                     f"row {row_number}, column 'path': '{values['path']}' is already listed "
                     f"in row {seen_path[values['path']]}"
                 )
-            elif not file.is_file():
-                what = "is a folder, not a file" if file.is_dir() else "file not found"
+            elif (problem := file_problem(file)) is not None:
+                what = "file not found" if problem == "does not exist" else problem
                 row_problems.append(
                     f"row {row_number}, column 'path': {what}: {values['path']} "
                     f"(paths are relative to {folder})"

@@ -18,64 +18,58 @@ seed or use a long random one. The secret is stored in the key file.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import io
 import math
 import os
 import secrets
 import shutil
-import struct
-import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, BinaryIO
-
-import pydicom
-from pydicom.dataset import Dataset
-from pydicom.errors import InvalidDicomError
+from typing import Any
 
 from collarreader.errors import (
     CollarReaderError,
     DeidentificationError,
     DicomReadError,
-    KeyFileError,
     ManifestError,
     ReadingSetError,
 )
-from collarreader.imaging import load_radiograph
 from collarreader.model import ProgressCallback
 from collarreader.protocol import DEFAULT_PROTOCOL, Protocol, load_protocol
+from collarreader.study.contactsheet import CONTACT_SHEET_FILE, write_contact_sheet
 from collarreader.study.deid import (
-    DEIDENTIFICATION_METHOD,
     Deidentifier,
     burned_in_status,
-    needs_burned_in_review,
 )
+from collarreader.study.imagecopy import Written, write_image
 from collarreader.study.keyfile import (
     Key,
     KeyCase,
     KeyImage,
     check_key_location,
     install_key,
+    key_commitment,
     stage_key,
 )
 from collarreader.study.manifest import (
     Manifest,
     ManifestRow,
     TimePoint,
-    View,
     load_manifest,
-    pixel_data_span,
 )
+from collarreader.study.ocr import require_ocr
+from collarreader.study.plan import Plan, PlannedImage, Stream, derive_secret, make_plan
+from collarreader.study.prepareargs import (
+    boxes_text,
+    burned_in_reason,
+    check_output,
+    check_sources_apart,
+    parse_path_list,
+    parse_readers,
+)
+from collarreader.study.preparereport import LeftOut, PrepareReport, make_report, with_backup
 from collarreader.study.readingset import (
-    BLINDED_LABELS,
-    CASE_CODE_LENGTH,
-    CODE_ALPHABET,
     FORMAT,
-    IMAGE_CODE_LENGTH,
     IMAGES_DIR,
     PROTOCOL_FILE,
     READINGSET_FILE,
@@ -83,313 +77,23 @@ from collarreader.study.readingset import (
     VERSION,
     dump_document,
     open_reading_set,
-    valid_reader_id,
 )
+from collarreader.study.redaction import Rect, parse_redactions, rects_text
+from collarreader.study.screening import screen_images
+
+__all__ = [
+    "DEFAULT_REPEAT_FRACTION",
+    "LeftOut",
+    "PrepareReport",
+    "derive_secret",
+    "parse_path_list",
+    "parse_readers",
+    "prepare_reading_set",
+]
 
 DEFAULT_REPEAT_FRACTION = 0.2
 """Share of cases each reader reads twice: 20 % gives ≥ 20 repeat pairs from 100 cases, enough
 for an intra-observer ICC with a usable confidence interval, at a fifth more reading time."""
-
-
-@dataclass(frozen=True)
-class LeftOut:
-    """An image not passed to the readers (or admitted only after confirmation)."""
-
-    row: int
-    path: str
-    reason: str
-
-
-@dataclass(frozen=True)
-class PrepareReport:
-    """What :func:`prepare_reading_set` did.
-
-    Attributes
-    ----------
-    setdir, key_path : where the set and the key were written
-    key_backup : where an existing key was moved when ``force`` replaced it (else None)
-    set_uuid : the new set's UUID
-    n_patients : patients in the manifest
-    n_cases, n_images : cases and images in the set
-    readers : reader IDs
-    n_repeats : repeat reads per reader
-    left_out : images not passed to readers, with the reason
-    confirmed : burned-in images admitted because the study lead confirmed them
-    warnings : e.g. incomplete cases
-    text : the full report for the study lead (names manifest rows, paths and patients)
-    set_text : the identity-free report written to ``SETDIR/report.txt``
-    """
-
-    setdir: Path
-    key_path: Path
-    key_backup: Path | None
-    set_uuid: str
-    n_patients: int
-    n_cases: int
-    n_images: int
-    readers: tuple[str, ...]
-    n_repeats: int
-    left_out: tuple[LeftOut, ...]
-    confirmed: tuple[LeftOut, ...]
-    warnings: tuple[str, ...]
-    text: str = field(repr=False)
-    set_text: str = field(repr=False)
-
-    @property
-    def n_readers(self) -> int:
-        """Number of readers."""
-        return len(self.readers)
-
-
-# --------------------------------------------------------------------------- randomness
-
-
-class _Stream:
-    """Deterministic random choices from HMAC-SHA256(secret, label ‖ counter).
-
-    Written out rather than ``random.Random`` so a seeded set is identical on every Python
-    version, and so the choices are unpredictable without the secret.
-    """
-
-    def __init__(self, secret: bytes, label: str) -> None:
-        self._key = secret
-        self._label = label.encode("utf-8")
-        self._counter = 0
-        self._pool = b""
-
-    def bytes(self, n: int) -> bytes:
-        while len(self._pool) < n:
-            message = self._label + b"\x00" + self._counter.to_bytes(8, "big")
-            self._pool += hmac.new(self._key, message, hashlib.sha256).digest()
-            self._counter += 1
-        out, self._pool = self._pool[:n], self._pool[n:]
-        return out
-
-    def below(self, n: int) -> int:
-        """Uniform integer in ``[0, n)`` (rejection sampling: no modulo bias)."""
-        if n <= 0:
-            raise ValueError(f"below() needs a positive bound, got {n}.")
-        limit = (1 << 64) - ((1 << 64) % n)
-        while True:
-            value = int.from_bytes(self.bytes(8), "big")
-            if value < limit:
-                return value % n
-
-    def shuffled(self, items: Sequence[Any]) -> list[Any]:
-        out = list(items)
-        for i in range(len(out) - 1, 0, -1):  # Fisher–Yates
-            j = self.below(i + 1)
-            out[i], out[j] = out[j], out[i]
-        return out
-
-    def code(self, length: int) -> str:
-        return "".join(CODE_ALPHABET[self.below(len(CODE_ALPHABET))] for _ in range(length))
-
-
-def derive_secret(seed: int | str | None) -> bytes:
-    """The per-study secret: random from :mod:`secrets`, or derived from ``seed`` when given."""
-    if seed is None:
-        return secrets.token_bytes(32)
-    return hashlib.sha256(b"collarreader/prepare/seed\x00" + str(seed).encode("utf-8")).digest()
-
-
-# --------------------------------------------------------------------------- argument helpers
-
-
-def parse_readers(text: str | Iterable[str]) -> tuple[str, ...]:
-    """Reader IDs from ``"A,B,C"`` (or an iterable), validated.
-
-    Raises
-    ------
-    ReadingSetError
-        When the list is empty, an ID is malformed, or an ID repeats.
-    """
-    items = text.split(",") if isinstance(text, str) else list(text)
-    readers = tuple(item.strip() for item in items if item.strip())
-    if not readers:
-        raise ReadingSetError("--readers: give at least one reader ID, e.g. --readers A,B.")
-    for reader in readers:
-        if not valid_reader_id(reader):
-            raise ReadingSetError(
-                f"--readers: {reader!r} is not a usable reader ID; use 1–64 letters, digits, "
-                "'_', '.' or '-', starting with a letter or digit."
-            )
-    repeated = sorted({reader for reader in readers if readers.count(reader) > 1})
-    if repeated:
-        raise ReadingSetError(f"--readers: {', '.join(repeated)} listed more than once.")
-    return readers
-
-
-def parse_path_list(argument: str) -> tuple[str, ...]:
-    """Manifest paths from ``--confirm-burned-in``: comma-separated, or a text file listing them.
-
-    A file is one path per line; blank lines and lines starting with ``#`` are ignored. An
-    argument naming an existing file that is not DICOM is read as such a list.
-    """
-    candidate = Path(argument)
-    if candidate.is_file() and not _looks_like_dicom(candidate):
-        lines = candidate.read_text(encoding="utf-8-sig").splitlines()
-        return tuple(
-            line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")
-        )
-    return tuple(item.strip() for item in argument.split(",") if item.strip())
-
-
-def _looks_like_dicom(path: Path) -> bool:
-    with path.open("rb") as stream:
-        return stream.read(132)[128:132] == b"DICM"
-
-
-# --------------------------------------------------------------------------- planning
-
-
-@dataclass(frozen=True)
-class _PlannedImage:
-    row: ManifestRow
-    image_code: str
-    label: str
-    case_code: str
-
-
-@dataclass(frozen=True)
-class _PlannedCase:
-    case_code: str
-    rows: tuple[ManifestRow, ...]
-    images: tuple[_PlannedImage, ...]
-
-
-@dataclass(frozen=True)
-class _Plan:
-    set_uuid: str
-    cases: tuple[_PlannedCase, ...]
-    worklists: dict[str, list[dict[str, str]]]
-    repeats: dict[str, dict[str, str]]
-    n_repeats: int
-
-
-def _plan(
-    secret: bytes,
-    rows: Sequence[ManifestRow],
-    readers: Sequence[str],
-    repeat_fraction: float,
-    blind_timepoints: bool,
-) -> _Plan:
-    codes = _Stream(secret, "codes")
-    used: set[str] = set()
-
-    def new_code(length: int) -> str:
-        while True:
-            code = codes.code(length)
-            if code not in used:
-                used.add(code)
-                return code
-
-    set_uuid = str(uuid.UUID(bytes=_Stream(secret, "set-uuid").bytes(16), version=4))
-    by_patient: dict[tuple[str, str], list[ManifestRow]] = {}
-    for row in rows:
-        by_patient.setdefault(row.patient_key, []).append(row)
-
-    timepoint_order = {timepoint: i for i, timepoint in enumerate(TimePoint)}
-    view_order = {view: i for i, view in enumerate(View)}
-    cases: list[_PlannedCase] = []
-    # Sorted, so codes do not depend on the order of the manifest's rows.
-    for patient_key in sorted(by_patient):
-        patient_rows = sorted(
-            by_patient[patient_key],
-            key=lambda row: (timepoint_order[row.timepoint], view_order[row.view]),
-        )
-        case_code = new_code(CASE_CODE_LENGTH)
-        labels = {timepoint: timepoint.value for timepoint in TimePoint}
-        if blind_timepoints:
-            shuffled = _Stream(secret, f"labels/{case_code}").shuffled(BLINDED_LABELS)
-            labels = dict(zip(TimePoint, shuffled, strict=True))
-        images = tuple(
-            _PlannedImage(row, new_code(IMAGE_CODE_LENGTH), labels[row.timepoint], case_code)
-            for row in patient_rows
-        )
-        cases.append(_PlannedCase(case_code, tuple(patient_rows), images))
-
-    primaries = sorted(case.case_code for case in cases)
-    n_repeats = min(len(primaries), math.floor(repeat_fraction * len(primaries) + 0.5))
-    worklists: dict[str, list[dict[str, str]]] = {}
-    repeats: dict[str, dict[str, str]] = {}
-    orders: list[list[str]] = []
-    for reader in readers:
-        stream = _Stream(secret, f"reader/{reader}")
-        order = stream.shuffled(primaries)
-        # Readers must not share an order (a shared order would carry fatigue and learning
-        # effects into the agreement figures alike); re-draw while orders remain to be had.
-        if len(orders) < math.factorial(min(len(primaries), 10)):
-            while order in orders:
-                order = stream.shuffled(primaries)
-        orders.append(order)
-        repeated = stream.shuffled(stream.shuffled(primaries)[:n_repeats])
-        if len(repeated) >= 2 and repeated[0] == order[-1]:
-            # Never re-present a case straight after its primary read.
-            repeated = repeated[1:] + repeated[:1]
-        repeat_codes = {primary: new_code(CASE_CODE_LENGTH) for primary in repeated}
-        worklists[reader] = [{"case_code": code, "kind": "primary"} for code in order] + [
-            {"case_code": repeat_codes[primary], "kind": "repeat", "repeat_of": primary}
-            for primary in repeated
-        ]
-        repeats[reader] = {repeat_codes[primary]: primary for primary in repeated}
-    return _Plan(set_uuid, tuple(cases), worklists, repeats, n_repeats)
-
-
-# --------------------------------------------------------------------------- checks
-
-
-def _check_output(setdir: Path, force: bool) -> None:
-    if not setdir.exists():
-        if not setdir.parent.is_dir():
-            raise ReadingSetError(
-                f"{setdir}: the folder {setdir.parent} does not exist; create it first."
-            )
-        return
-    if not setdir.is_dir():
-        raise ReadingSetError(f"{setdir}: exists and is not a folder; choose another --out.")
-    if not force:
-        raise ReadingSetError(
-            f"{setdir}: already exists. Choose a new --out folder, or pass --force to replace "
-            "the reading set in it."
-        )
-    # --force replaces a reading set, never an arbitrary folder (a mistyped --out must not
-    # delete someone's data).
-    if not (setdir / READINGSET_FILE).is_file() and any(setdir.iterdir()):
-        raise ReadingSetError(
-            f"{setdir}: exists and is not a reading set (no {READINGSET_FILE}); --force only "
-            "replaces a reading set or an empty folder. Choose another --out."
-        )
-
-
-def _check_sources_apart(manifest: Manifest, setdir: Path, key_path: Path) -> None:
-    folder = setdir.resolve()
-    key = key_path.resolve()
-    protected = [manifest.path.resolve(), *(row.file for row in manifest.rows)]
-    for path in protected:
-        if path == folder or path.is_relative_to(folder):
-            raise ReadingSetError(
-                f"{setdir}: contains source file {path}; the reading set must be a new folder "
-                "apart from the sites' exports."
-            )
-        if path == key:
-            raise KeyFileError(
-                f"{key_path}: is a source file of the manifest; choose another --key."
-            )
-
-
-def _burned_in_reason(row: ManifestRow) -> str | None:
-    if not needs_burned_in_review(row.header):
-        return None
-    if burned_in_status(row.header) == "yes":
-        return "(0028,0301) Burned In Annotation is YES"
-    modality = str(row.header.get("Modality", "") or "").strip().upper() or "(none)"
-    return (
-        f"(0028,0301) Burned In Annotation is absent and modality {modality} may carry "
-        "burned-in text"
-    )
-
-
 # --------------------------------------------------------------------------- the build
 
 
@@ -404,7 +108,11 @@ def prepare_reading_set(
     protocol: str | Path = DEFAULT_PROTOCOL,
     blind_timepoints: bool = False,
     confirm_burned_in: Iterable[str] = (),
+    redact: str | Path | None = None,
+    key_passphrase: bytes | None = None,
     force: bool = False,
+    skip_unreadable: bool = False,
+    search_text: bool = True,
     progress: ProgressCallback | None = None,
     workers: int | None = None,
 ) -> PrepareReport:
@@ -422,8 +130,17 @@ def prepare_reading_set(
         byte-identical set. Without it the per-study secret is random.
     protocol : shipped protocol name or path of a ``.toml`` file
     blind_timepoints : label time points A/B (random per case) instead of 6m/12m
+    redact : a CSV of rectangles to blank in the set's copies (``path, x, y, width, height``,
+        see :mod:`collarreader.study.redaction`); a redacted image is admitted when OCR finds
+        no text left in it
+    key_passphrase : encrypt the key file with this passphrase (scrypt + AES-GCM)
     confirm_burned_in : manifest paths of images with burned-in text that the study lead has
         checked and admits
+    skip_unreadable : leave out (and list in the report) images the reader's loader cannot
+        open, instead of refusing to build the set
+    search_text : search every image for burned-in text with OCR (Tesseract) and hold back
+        those with text; False only where the images are known to carry none (the report says
+        they were not searched)
     force : replace an existing reading set at ``out`` and an existing key (kept as ``.bak``)
     progress : called as ``progress(done, total)`` from the calling thread after each image
         is written
@@ -455,10 +172,10 @@ def prepare_reading_set(
             "of the cases."
         )
     check_key_location(key_path, setdir, force=force)
-    _check_output(setdir, force)
+    check_output(setdir, force)
     loaded_protocol = load_protocol(protocol)
     source = load_manifest(manifest)
-    _check_sources_apart(source, setdir, key_path)
+    check_sources_apart(source, setdir, key_path)
 
     confirmed_rows: set[int] = set()
     unknown: list[str] = []
@@ -474,12 +191,13 @@ def prepare_reading_set(
             "written in the manifest's 'path' column."
         )
 
+    redactions = parse_redactions(redact, source) if redact is not None else {}
     left_out: list[LeftOut] = []
     confirmed: list[LeftOut] = []
     admitted: list[ManifestRow] = []
     for row in source.rows:
-        reason = _burned_in_reason(row)
-        if reason is None:
+        reason = burned_in_reason(row)
+        if reason is None or row.row in redactions:
             admitted.append(row)
         elif row.row in confirmed_rows:
             confirmed.append(LeftOut(row.row, row.path, reason + "; confirmed by the study lead"))
@@ -493,6 +211,60 @@ def prepare_reading_set(
                     "shows no identifying text",
                 )
             )
+    if search_text:
+        require_ocr()
+    held = [row for row in source.rows if row.row in {item.row for item in left_out}]
+    screened = screen_images(
+        [*admitted, *held], search_text=search_text, workers=workers, redactions=redactions
+    )
+    unreadable = [
+        LeftOut(row.row, row.path, problem)
+        for row in admitted
+        if (problem := screened[row.row].problem) is not None
+    ]
+    if unreadable and not skip_unreadable:
+        raise ManifestError(
+            f"{source.path}: {len(unreadable)} image(s) cannot be opened by the reader, so "
+            "nothing was written:\n"
+            + "\n".join(f"  row {item.row} ({item.path}): {item.reason}" for item in unreadable)
+            + "\nExport them again from the site's archive, or pass --skip-unreadable to leave "
+            "them out (the report lists them)."
+        )
+    left_out.extend(unreadable)
+    text_rows = {
+        row.row
+        for row in admitted
+        if screened[row.row].text_boxes and row.row not in confirmed_rows
+    }
+    for row in admitted:
+        boxes = screened[row.row].text_boxes
+        if not boxes:
+            continue
+        reason = (
+            f"OCR found text in the pixels at {len(boxes)} place(s) ({boxes_text(boxes)}) "
+            f"although (0028,0301) Burned In Annotation is {burned_in_status(row.header)}"
+        )
+        if row.row in redactions:
+            reason = (
+                f"OCR still finds text after redaction ({rects_text(redactions, row.row)}) at "
+                f"{len(boxes)} place(s) ({boxes_text(boxes)})"
+            )
+        if row.row in confirmed_rows:
+            confirmed.append(LeftOut(row.row, row.path, reason + "; confirmed by the study lead"))
+        else:
+            left_out.append(
+                LeftOut(
+                    row.row,
+                    row.path,
+                    reason + "; check it in the contact sheet and admit it with "
+                    "--confirm-burned-in if the text identifies no one",
+                )
+            )
+    left_out.sort(key=lambda item: item.row)
+    skipped = {item.row for item in unreadable} | text_rows
+    admitted = [row for row in admitted if row.row not in skipped]
+    held_rows = sorted({item.row for item in left_out} - {item.row for item in unreadable})
+    sheet = key_path.parent / CONTACT_SHEET_FILE if held_rows else None
     if not admitted:
         raise ReadingSetError(
             f"{source.path}: every image was left out (see below); nothing to read.\n"
@@ -500,13 +272,22 @@ def prepare_reading_set(
         )
 
     secret = derive_secret(seed)
-    plan = _plan(secret, admitted, reader_ids, repeat_fraction, blind_timepoints)
+    plan = make_plan(secret, admitted, reader_ids, repeat_fraction, blind_timepoints)
     dropped_cases = len(source.patients()) - len(plan.cases)
     warnings = list(source.warnings)
     if seed is not None:
         warnings.append(
             "seeded set: whoever knows the seed and the manifest can recompute the codes and so "
             "unblind the set; keep the seed as secret as the key, or omit --seed for a real study"
+        )
+    if not search_text:
+        warnings.append(
+            "the images were not searched for burned-in text (OCR switched off): check them"
+        )
+    if sheet is not None:
+        warnings.append(
+            f"{len(held_rows)} image(s) held back for text; review them in the contact sheet "
+            f"{sheet}"
         )
     if dropped_cases:
         warnings.append(
@@ -520,7 +301,8 @@ def prepare_reading_set(
     installed = False
     try:
         temp.mkdir()
-        document, key_data = _build(
+        paths = {row.row: row.path for row in source.rows}
+        document, key_data, dropped, redaction_notes = _build(
             temp,
             secret=secret,
             plan=plan,
@@ -529,8 +311,9 @@ def prepare_reading_set(
             source=source,
             progress=progress,
             workers=workers,
+            redactions=redactions,
         )
-        report = _report(
+        report = make_report(
             setdir=setdir,
             key_path=key_path,
             plan=plan,
@@ -538,6 +321,11 @@ def prepare_reading_set(
             readers=reader_ids,
             left_out=left_out,
             confirmed=confirmed,
+            dropped=dropped,
+            redacted=[
+                LeftOut(row, paths[row], f"{rects_text(redactions, row)}: {note}")
+                for row, note in sorted(redaction_notes.items())
+            ],
             warnings=warnings,
             protocol=loaded_protocol,
             blind_timepoints=blind_timepoints,
@@ -549,10 +337,10 @@ def prepare_reading_set(
         open_reading_set(temp, verify=False)
         _fsync_small_files(temp)
 
-        staged_key = stage_key(key_data, key_path)
+        staged_key = stage_key(key_data, key_path, passphrase=key_passphrase)
         if setdir.exists():
             if not force:  # appeared while we were building
-                _check_output(setdir, force)
+                check_output(setdir, force)
             aside = setdir.parent / f".{setdir.name}.replaced-{secrets.token_hex(4)}"
             setdir.rename(aside)
         temp.rename(setdir)
@@ -572,7 +360,9 @@ def prepare_reading_set(
     if aside is not None:
         shutil.rmtree(aside, ignore_errors=True)
     if backup is not None:
-        report = _with_backup(report, backup)
+        report = with_backup(report, backup)
+    if sheet is not None:
+        write_contact_sheet(sheet, [screened[row] for row in held_rows])
     return report
 
 
@@ -580,13 +370,14 @@ def _build(
     temp: Path,
     *,
     secret: bytes,
-    plan: _Plan,
+    plan: Plan,
     protocol: Protocol,
     blind_timepoints: bool,
     source: Manifest,
     progress: ProgressCallback | None,
     workers: int | None,
-) -> tuple[dict[str, Any], Key]:
+    redactions: Mapping[int, Sequence[Rect]],
+) -> tuple[dict[str, Any], Key, dict[int, tuple[str, int]], dict[int, str]]:
     images_dir = temp / IMAGES_DIR
     images_dir.mkdir()
     (temp / PROTOCOL_FILE).write_bytes(protocol.text.encode("utf-8"))
@@ -597,22 +388,23 @@ def _build(
         (image for case in plan.cases for image in case.images), key=lambda image: image.image_code
     )
 
-    def one(image: _PlannedImage) -> tuple[str, str]:
-        return _write_image(
+    def one(image: PlannedImage) -> Written:
+        return write_image(
             image,
             images_dir / f"{image.image_code}.dcm",
             deidentifier,
             remove_dates=blind_timepoints,
+            redactions=redactions.get(image.row.row, ()),
         )
 
     total = len(jobs)
     done = 0
     if progress is not None:
         progress(0, total)
-    results: dict[str, tuple[str, str]] = {}
+    results: dict[str, Written] = {}
     n_workers = workers or min(4, os.cpu_count() or 1)
     with ThreadPoolExecutor(max_workers=n_workers, thread_name_prefix="prepare") as pool:
-        futures: dict[Future[tuple[str, str]], _PlannedImage] = {
+        futures: dict[Future[Written], PlannedImage] = {
             pool.submit(one, image): image for image in jobs
         }
         pending = set(futures)
@@ -630,6 +422,9 @@ def _build(
                 future.cancel()
             raise
 
+    uid_map: dict[str, str] = {}
+    dropped: dict[int, tuple[str, int]] = {}
+    redaction_notes: dict[int, str] = {}
     cases_json = []
     key_cases: dict[str, KeyCase] = {}
     key_images: dict[str, KeyImage] = {}
@@ -637,7 +432,12 @@ def _build(
         first = case.rows[0]
         images_json = []
         for image in case.images:
-            new_sop, digest = results[image.image_code]
+            written = results[image.image_code]
+            new_sop, digest = written.sop_instance_uid, written.sha256
+            uid_map.update(written.uid_map)
+            dropped[image.row.row] = (image.row.path, written.n_dropped)
+            if written.redaction_note:
+                redaction_notes[image.row.row] = written.redaction_note
             images_json.append(
                 {
                     "image_code": image.image_code,
@@ -694,131 +494,15 @@ def _build(
         cases=key_cases,
         images=key_images,
         repeats=plan.repeats,
+        uids=dict(sorted(uid_map.items())),
+        # Random with a random secret, reproducible with a seeded one (so is the whole set).
+        nonce=Stream(secret, "key-nonce").bytes(32),
     )
-    return document, key
+    document["key_commitment"] = key_commitment(key)
+    return document, key, dict(sorted(dropped.items())), redaction_notes
 
 
-_COPY_CHUNK_BYTES = 1 << 20
-
-
-def _write_image(
-    image: _PlannedImage, target: Path, deidentifier: Deidentifier, *, remove_dates: bool
-) -> tuple[str, str]:
-    """De-identify one source file into ``target``; return its new SOP Instance UID and SHA-256.
-
-    pydicom parses the header only (a compressed image is also decoded once, to prove it
-    decodes; its bytes are still copied, never re-encoded); the de-identified header
-    (:meth:`Deidentifier.deidentify`, PS3.15 Basic Profile) is encoded by pydicom in the
-    source's transfer syntax and followed by the source's (7FE0,0010) Pixel Data element
-    copied byte for byte — tag, length and value —
-    so the image cannot change, and the work is that of a copy: 1 MiB chunks through one
-    reused buffer, hashed on the way out (hashlib and file I/O release the GIL, so worker
-    threads run in parallel). A file with elements after the pixel data (trailing padding,
-    private groups) is read whole by pydicom instead, so those are de-identified too. The file
-    is created exclusively: codes are unique, so an existing file means something is wrong.
-    """
-    source = image.row.file
-    hint = "Export the image again from the site's archive."
-    digest = hashlib.sha256()
-    try:
-        with source.open("rb") as stream:
-            size = os.fstat(stream.fileno()).st_size
-            header = pydicom.dcmread(stream, stop_before_pixels=True)
-            span = pixel_data_span(stream, header, size)
-            if span.problem:
-                raise DicomReadError(source, span.problem + ".", hint)
-            pixels_last = span.end == size
-            if not pixels_last:
-                stream.seek(0)
-            dataset = header if pixels_last else pydicom.dcmread(stream)
-            result = deidentifier.deidentify(
-                dataset,
-                pseudonym=image.case_code,
-                patient_key="\x1f".join(image.row.patient_key),
-            )
-            if remove_dates:
-                _remove_dates(result)
-            pixels_kept = (
-                "PixelData" not in result
-                if pixels_last
-                else result.get("PixelData") is dataset.get("PixelData")  # the same object
-            )
-            syntax = header.file_meta.TransferSyntaxUID
-            if syntax.is_compressed:
-                # Decoded once here with the crash-safe decoders, so the reader may later
-                # hand these verified bytes to the faster gdcm (`trusted=True`), which
-                # aborts the whole process on some corrupt JPEG / JPEG 2000 streams.
-                load_radiograph(source)
-            if result.file_meta.TransferSyntaxUID != syntax or not pixels_kept:
-                raise DeidentificationError(
-                    f"{source}: de-identification changed the pixel data or the transfer "
-                    "syntax. This is a bug in collarreader: the image was not passed to readers."
-                )
-            buffer = io.BytesIO()
-            pydicom.dcmwrite(buffer, result, enforce_file_format=True)
-            try:
-                with target.open("xb", buffering=0) as output:
-                    _write_hashed(output, buffer.getbuffer(), digest)
-                    if pixels_last:
-                        stream.seek(span.start)
-                        _copy_hashed(stream, output, span.end - span.start, digest, source)
-            except OSError as error:
-                raise ReadingSetError(
-                    f"{target}: cannot be written ({error.strerror or error}). Check the free "
-                    "space and permissions of the output folder."
-                ) from error
-    except (InvalidDicomError, OSError, ValueError, EOFError, struct.error) as error:
-        raise DicomReadError(
-            source, f"cannot be read ({type(error).__name__}: {error}).", hint
-        ) from error
-    return str(result.SOPInstanceUID), digest.hexdigest()
-
-
-def _write_hashed(output: BinaryIO, data: memoryview, digest: Any) -> None:
-    for offset in range(0, len(data), _COPY_CHUNK_BYTES):
-        chunk = data[offset : offset + _COPY_CHUNK_BYTES]
-        digest.update(chunk)
-        while chunk:
-            written = output.write(chunk) or 0
-            chunk = chunk[written:]
-
-
-def _copy_hashed(
-    stream: BinaryIO, output: BinaryIO, n_bytes: int, digest: Any, source: Path
-) -> None:
-    buffer = bytearray(_COPY_CHUNK_BYTES)
-    view = memoryview(buffer)
-    remaining = n_bytes
-    while remaining:
-        n_read = stream.readinto(view[: min(remaining, _COPY_CHUNK_BYTES)])  # type: ignore[attr-defined]
-        if not n_read:
-            raise DicomReadError(source, "became shorter while it was being copied.")
-        _write_hashed(output, view[:n_read], digest)
-        remaining -= n_read
-
-
-def _remove_dates(dataset: Dataset) -> None:
-    """Empty every date (DA, DT) at any depth.
-
-    With blinded time points, the interval between the two studies' shifted dates would tell
-    which image is the later one.
-    """
-    for element in list(dataset.iterall()):
-        if element.VR in ("DA", "DT"):
-            element.value = None
-    dataset.LongitudinalTemporalInformationModified = "REMOVED"
-    dataset.DeidentificationMethod = [
-        *DEIDENTIFICATION_METHOD[:2],
-        "Dates removed (time points blinded)",
-    ]
-    dataset.DeidentificationMethodCodeSequence = [
-        item
-        for item in dataset.get("DeidentificationMethodCodeSequence", [])
-        if item.get("CodeValue") != "113107"  # Modified Dates Option: no longer true
-    ]
-
-
-def _result(future: Future[tuple[str, str]], image: _PlannedImage) -> tuple[str, str]:
+def _result(future: Future[Written], image: PlannedImage) -> Written:
     """The job's result; its failure becomes an error naming the manifest row and file."""
     where = f"manifest row {image.row.row} ({image.row.path})"
     try:
@@ -847,91 +531,3 @@ def _fsync_small_files(folder: Path) -> None:
             os.fsync(descriptor)
         finally:
             os.close(descriptor)
-
-
-# --------------------------------------------------------------------------- report
-
-
-def _report(
-    *,
-    setdir: Path,
-    key_path: Path,
-    plan: _Plan,
-    source: Manifest,
-    readers: Sequence[str],
-    left_out: Sequence[LeftOut],
-    confirmed: Sequence[LeftOut],
-    warnings: Sequence[str],
-    protocol: Protocol,
-    blind_timepoints: bool,
-    repeat_fraction: float,
-) -> PrepareReport:
-    n_images = sum(len(case.images) for case in plan.cases)
-    n_patients = len(source.patients())
-    counts = [
-        f"protocol: {protocol.name} {protocol.version} (SHA-256 {protocol.sha256})",
-        f"cases: {len(plan.cases)}",
-        f"images: {n_images}",
-        f"readers: {len(readers)} ({', '.join(readers)})",
-        f"repeat reads per reader: {plan.n_repeats} (fraction {repeat_fraction:g})",
-        "time points: "
-        + ("blinded, labelled A/B at random per case" if blind_timepoints else "shown (6m/12m)"),
-    ]
-
-    lines = [
-        f"collarreader prepare: reading set {setdir}",
-        f"set UUID: {plan.set_uuid}",
-        f"manifest: {source.path} ({len(source.rows)} image rows, {n_patients} patients)",
-        *counts,
-        f"key: {key_path}",
-        f"left out ({len(left_out)}):",
-        *(f"  row {item.row} ({item.path}): {item.reason}" for item in left_out),
-        f"admitted after confirmation ({len(confirmed)}):",
-        *(f"  row {item.row} ({item.path}): {item.reason}" for item in confirmed),
-        f"warnings ({len(warnings)}):",
-        *(f"  {warning}" for warning in warnings),
-    ]
-
-    # The set's own report goes to readers: counts and manifest row numbers only, no site,
-    # patient or path (paths often carry patient names).
-    incomplete = [
-        f"  case {case.case_code}: {len(case.images)} of {len(TimePoint) * len(View)} images"
-        for case in sorted(plan.cases, key=lambda case: case.case_code)
-        if len(case.images) < len(TimePoint) * len(View)
-    ]
-    set_lines = [
-        "collarreader reading set",
-        f"set UUID: {plan.set_uuid}",
-        *counts,
-        f"images left out ({len(left_out)}), by manifest row: "
-        + (", ".join(str(item.row) for item in left_out) or "none"),
-        *(f"  row {item.row}: {item.reason.split(';')[0]}" for item in left_out),
-        f"burned-in images admitted after confirmation ({len(confirmed)}), by manifest row: "
-        + (", ".join(str(item.row) for item in confirmed) or "none"),
-        f"incomplete cases ({len(incomplete)}):",
-        *incomplete,
-    ]
-    return PrepareReport(
-        setdir=setdir,
-        key_path=key_path,
-        key_backup=None,
-        set_uuid=plan.set_uuid,
-        n_patients=n_patients,
-        n_cases=len(plan.cases),
-        n_images=n_images,
-        readers=tuple(readers),
-        n_repeats=plan.n_repeats,
-        left_out=tuple(left_out),
-        confirmed=tuple(confirmed),
-        warnings=tuple(warnings),
-        text="\n".join(lines) + "\n",
-        set_text="\n".join(set_lines) + "\n",
-    )
-
-
-def _with_backup(report: PrepareReport, backup: Path) -> PrepareReport:
-    text = report.text.replace(
-        f"key: {report.key_path}\n",
-        f"key: {report.key_path} (the previous key was kept as {backup})\n",
-    )
-    return replace(report, key_backup=backup, text=text)

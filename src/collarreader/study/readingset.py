@@ -11,7 +11,7 @@ A reading set is a folder::
 
     {"format": "collarreader-readingset", "version": 1, "set_uuid": "…",
      "protocol": {"file": "protocol.toml", "name": "…", "version": "…", "sha256": "…"},
-     "blind_timepoints": false,
+     "blind_timepoints": false, "key_commitment": "sha256:…",
      "cases": [{"case_code": "K7Q2M", "joint": "hip", "side": "L",
                 "images": [{"image_code": "…", "file": "images/….dcm", "view": "AP",
                             "timepoint": "6m", "sop_instance_uid": "2.25.…", "sha256": "…"}]}],
@@ -163,6 +163,8 @@ class ReadingSet:
     blind_timepoints : whether image time points are the labels A/B
     cases : the primary cases, ordered by case code
     readers : reader IDs, in the order given at preparation
+    key_commitment : the hash of the set's key (:func:`~collarreader.study.keyfile.key_commitment`),
+        None for a set prepared before commitments
     """
 
     def __init__(
@@ -174,8 +176,10 @@ class ReadingSet:
         blind_timepoints: bool,
         cases: tuple[CaseEntry, ...],
         worklists: dict[str, tuple[WorklistEntry, ...]],
+        key_commitment: str | None = None,
     ) -> None:
         self.path = path
+        self.key_commitment = key_commitment
         self.set_uuid = set_uuid
         self.protocol = protocol
         self.blind_timepoints = blind_timepoints
@@ -315,6 +319,7 @@ def open_reading_set(setdir: str | Path, verify: bool = True) -> ReadingSet:
         blind_timepoints=blind,
         cases=cases,
         worklists=worklists,
+        key_commitment=_commitment(document, json_path),
     )
     if verify:
         verify_files(reading_set)
@@ -345,6 +350,15 @@ def verify_files(reading_set: ReadingSet, workers: int | None = None) -> None:
             f"{reading_set.path}: {len(problems)} image file(s) fail the integrity check; "
             f"copy the set again from the study lead's original:\n{listing}{more}"
         )
+
+
+def _commitment(document: Any, json_path: Path) -> str | None:
+    value = document.get("key_commitment") if isinstance(document, dict) else None
+    if value is None:
+        return None
+    if not isinstance(value, str) or not re.fullmatch(r"sha256:[0-9a-f]{64}", value):
+        raise _fail(json_path, "key_commitment is not 'sha256:' and 64 hex digits")
+    return value
 
 
 def _fail(json_path: Path, what: str) -> ReadingSetError:

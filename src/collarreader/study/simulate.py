@@ -51,7 +51,8 @@ from collarreader.imaging import Spacing, spacing_from_dataset
 from collarreader.model import AnnotationKind, Case, ImageRef, ProgressCallback
 from collarreader.protocol import Field, FieldType, Protocol, Scope, ToolKind
 from collarreader.session import ReadingSession
-from collarreader.study.keyfile import Key, load_key
+from collarreader.study.keycheck import load_key_for_set
+from collarreader.study.keyfile import Key, check_key
 from collarreader.study.readingset import ReadingSet, open_reading_set
 
 __all__ = ["ReaderProfile", "SimulationSummary", "reader_profile", "simulate_reads"]
@@ -313,14 +314,19 @@ def _read_header(path: Path) -> tuple[int, int, Spacing | None]:
     return int(dataset.Rows), int(dataset.Columns), spacing
 
 
-def _load_truth(truth: str | Path, key: str | Path, reading_set: ReadingSet) -> dict[str, Any]:
+def _load_truth(
+    truth: str | Path, key: str | Path | Key, reading_set: ReadingSet
+) -> dict[str, Any]:
     """Image code → the image's truth record."""
-    loaded_key: Key = load_key(key)
-    if loaded_key.set_uuid != reading_set.set_uuid:
-        raise KeyFileError(
-            f"{key}: the key of reading set {loaded_key.set_uuid}, not of {reading_set.path} "
-            f"({reading_set.set_uuid}). Give the key written with this set."
+    if isinstance(key, Key):  # already loaded (and decrypted) by the caller: check it too
+        check_key(
+            key,
+            "the key given",
+            set_uuid=reading_set.set_uuid,
+            commitment=reading_set.key_commitment,
+            where=f"the reading set {reading_set.path}",
         )
+    loaded_key = key if isinstance(key, Key) else load_key_for_set(key, reading_set)
     truth_path = Path(truth)
     try:
         document = json.loads(truth_path.read_text(encoding="utf-8"))
@@ -642,7 +648,7 @@ def simulate_reads(
     db_path: str | Path,
     seed: int = 0,
     truth: str | Path | None = None,
-    key: str | Path | None = None,
+    key: str | Path | Key | None = None,
     limit: int | None = None,
     progress: ProgressCallback | None = None,
 ) -> SimulationSummary:
@@ -694,6 +700,7 @@ def simulate_reads(
         reader_id=reader_id,
         set_uuid=reading_set.set_uuid,
         protocol=protocol,
+        key_commitment=reading_set.key_commitment,
     )
     try:
         _relax_sync(database)

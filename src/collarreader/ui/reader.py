@@ -213,6 +213,7 @@ def _build(
         reader_id=reader_id,
         set_uuid=reading_set.set_uuid,
         protocol=reading_set.protocol,
+        key_commitment=reading_set.key_commitment,
     )
     trace("db-open")
     cache = RadiographCache(CACHE_BYTES, workers=2, trusted=trusted)

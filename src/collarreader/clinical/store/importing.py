@@ -35,6 +35,7 @@ from collarreader.db.engine import STUDY_LEAD, Database
 from collarreader.db.repository import Repository
 from collarreader.db.transaction import Transaction
 from collarreader.errors import ClinicalDataError
+from collarreader.study.keyfile import Key
 
 __all__ = ["ImportReport", "import_ae_csv", "import_oxford_csv"]
 
@@ -79,7 +80,7 @@ class ImportReport:
         return "\n".join(lines)
 
 
-def _known(key_path: str | Path | None) -> Collection[str] | None:
+def _known(key_path: str | Path | Key | None) -> Collection[str] | None:
     return None if key_path is None else study_patients(key_path)
 
 
@@ -164,7 +165,7 @@ def import_oxford_csv(
     csv_path: str | Path,
     *,
     legacy: bool = False,
-    key_path: str | Path | None = None,
+    key_path: str | Path | Key | None = None,
     actor: str = STUDY_LEAD,
     update: bool = False,
     reason: str | None = None,
@@ -230,7 +231,7 @@ def import_ae_csv(
     database: Database,
     csv_path: str | Path,
     *,
-    key_path: str | Path | None = None,
+    key_path: str | Path | Key | None = None,
     actor: str = STUDY_LEAD,
     update: bool = False,
     reason: str | None = None,

@@ -7,7 +7,7 @@ from pathlib import Path
 from collarreader.db.engine import Database, database_url, open_database
 from collarreader.errors import DatabaseError
 from collarreader.model import DatabaseRole
-from collarreader.study.keyfile import load_key
+from collarreader.study.keyfile import Key, load_key
 
 __all__ = ["open_study_database", "require_study", "study_patients"]
 
@@ -61,7 +61,7 @@ def open_study_database(path_or_url: str | Path) -> Database:
     return database
 
 
-def study_patients(key_path: str | Path) -> frozenset[str]:
+def study_patients(key_path: str | Path | Key) -> frozenset[str]:
     """The patient study IDs of an unblinding key file (``collarreader prepare --key``).
 
     Raises
@@ -69,4 +69,5 @@ def study_patients(key_path: str | Path) -> frozenset[str]:
     KeyFileError
         When the key cannot be read.
     """
-    return frozenset(case.patient for case in load_key(key_path).cases.values())
+    key = key_path if isinstance(key_path, Key) else load_key(key_path)
+    return frozenset(case.patient for case in key.cases.values())

@@ -80,6 +80,7 @@ class _Source:
     last_hash: str
     counts: dict[str, int]
     public_key: str | None = None
+    key_commitment: str | None = None
 
 
 @dataclass(frozen=True)

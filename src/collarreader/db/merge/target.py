@@ -72,12 +72,21 @@ def _open_target(target: str | Path, first: _Source) -> tuple[Database, bool]:
         protocol = _ProtocolRef(first.protocol_name, first.protocol_version, first.protocol_sha256)
         where: str | Path = target if path is None else building_path(path)
         database = open_database(
-            where, create=True, role="study", set_uuid=first.set_uuid, protocol=protocol
+            where,
+            create=True,
+            role="study",
+            set_uuid=first.set_uuid,
+            protocol=protocol,
+            key_commitment=first.key_commitment,
         )
         return database, True
     database = open_database(target, role="study")
     identity = database.identity
-    if identity.set_uuid is None or identity.protocol_sha256 is None:
+    if (
+        identity.set_uuid is None
+        or identity.protocol_sha256 is None
+        or (identity.key_commitment is None and first.key_commitment is not None)
+    ):
         # A study database made before it knew its set: the first merge records it (audited).
         with database.write() as connection:
             tx = Transaction(
@@ -97,6 +106,7 @@ def _open_target(target: str | Path, first: _Source) -> tuple[Database, bool]:
                     "protocol_name": identity.protocol_name or first.protocol_name,
                     "protocol_version": identity.protocol_version or first.protocol_version,
                     "protocol_sha256": identity.protocol_sha256 or first.protocol_sha256,
+                    "key_commitment": identity.key_commitment or first.key_commitment,
                 },
             )
             tx.seal()

@@ -109,6 +109,13 @@ def _describe_source(path: Path) -> _Source:
         if len(identities) != 1:
             raise _refuse(path, f"db_identity holds {len(identities)} rows instead of one.")
         db_id, role, reader_id, set_uuid, p_name, p_version, p_sha = identities[0]
+        # Revision 0004 and later: the set's commitment to its key, carried into the study.
+        columns = {row[1] for row in connection.execute("PRAGMA table_info(db_identity)")}
+        commitment = (
+            connection.execute("SELECT key_commitment FROM db_identity").fetchone()[0]
+            if "key_commitment" in columns
+            else None
+        )
         if role != DatabaseRole.READER or not reader_id:
             raise _refuse(
                 path,
@@ -182,6 +189,7 @@ def _describe_source(path: Path) -> _Source:
         last_hash=str(tail[1]),
         counts=counts,
         public_key=None if public_key is None else str(public_key),
+        key_commitment=commitment,
     )
 
 

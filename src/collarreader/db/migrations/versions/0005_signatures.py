@@ -1,7 +1,7 @@
 """Signatures and anchors: author public keys, signed chain heads, pinned reader keys.
 
 Revision ID: 0005_signatures
-Revises: 0003_clinical
+Revises: 0004_key_commitment
 
 - ``db_identity.public_key``: the author's Ed25519 public key (hex); NULL in databases made
   before this revision until their next write (the upgrade records the key then).
@@ -21,7 +21,7 @@ from alembic import op
 from collarreader.errors import DatabaseError
 
 revision = "0005_signatures"
-down_revision = "0003_clinical"
+down_revision = "0004_key_commitment"
 branch_labels = None
 depends_on = None
 
