@@ -84,3 +84,7 @@ class AnalysisError(CollarReaderError):
 
 class ClinicalDataError(CollarReaderError):
     """Oxford scores or adverse events are invalid; the message names row and column."""
+
+
+class MeasurementError(CollarReaderError):
+    """A semi-automatic measurement found nothing it can trust; the reader measures by hand."""
