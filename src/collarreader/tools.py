@@ -29,17 +29,14 @@ function in tests): dialogs stay out of the tool and out of the commands.
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol as TypingProtocol
 
-import numpy as np
-import numpy.typing as npt
-
 from collarreader.errors import SessionError
+from collarreader.measure.rll import auto_rll_caliper
 from collarreader.model import AnnotationKind
 from collarreader.session import (
     AddAnnotation,
@@ -151,94 +148,6 @@ AskSize = Callable[[float], CalibrationAnswer | None]
 
 AutoCaliper = Callable[[str, Sequence[Sequence[float]]], list[list[float]] | None]
 """(image code, traced line px) → the widest caliper's two points, or None (no band found)."""
-
-AUTO_SEARCH_MM = 3.0
-"""The band's bottom is looked for within this distance of the traced line."""
-AUTO_MARGIN_MM = 2.5
-"""Each profile runs this much further, to reach the collar's and the bone's plateaux."""
-AUTO_WINDOW_MM = 1.5
-"""Profiles are averaged over stretches this long along the line (noise)."""
-_FALLBACK_MM_PER_PX = 0.14  # an uncalibrated DX detector's usual pixel, for the distances
-
-
-def auto_rll_caliper(
-    pixels: npt.ArrayLike,
-    line_px: Sequence[Sequence[float]],
-    *,
-    invert: bool = False,
-    spacing_mm: tuple[float, float] | None = None,
-) -> list[list[float]] | None:
-    """The width caliper at the widest point of the radiolucent band along a traced line.
-
-    Each segment of the line is scanned with :func:`collarreader.measure.profile.scan_gap_along`
-    (profiles perpendicular to the segment, averaged over stretches of
-    :data:`AUTO_WINDOW_MM`); the stretch with the widest band is then measured again with
-    the blurred-step fit of :func:`~collarreader.measure.profile.measure_gap_along`, and the
-    caliper joins the band's two edges along the profile normal at that stretch's centre.
-
-    Parameters
-    ----------
-    pixels : the image, ``pixels[y, x]``, as stored (after the Modality LUT)
-    line_px : the traced line, ``(N, 2)`` pixel (x=column, y=row), ``N >= 2``
-    invert : True for MONOCHROME1 pixels (a radiolucent band must be low values)
-    spacing_mm : ``(row_mm, col_mm)`` to size the search in mm; None: ~0.14 mm pixels
-
-    Returns
-    -------
-    list of two [x, y] points, or None when no band is found along the line
-    """
-    from collarreader.measure.geometry import as_points_px
-    from collarreader.measure.profile import GapMethod, measure_gap_along, scan_gap_along
-
-    image = np.asarray(pixels)
-    line = as_points_px(line_px, minimum=2)
-    mm_per_px = min(spacing_mm) if spacing_mm else _FALLBACK_MM_PER_PX
-    search = AUTO_SEARCH_MM / mm_per_px
-    half = search + AUTO_MARGIN_MM / mm_per_px
-    window = max(6.0, AUTO_WINDOW_MM / mm_per_px)
-    best: tuple[float, npt.NDArray[np.float64], npt.NDArray[np.float64], float] | None = None
-    for p0, p1 in itertools.pairwise(line):
-        length = float(np.hypot(*(p1 - p0)))
-        if length < window:
-            continue
-        scan = scan_gap_along(
-            image,
-            p0,
-            p1,
-            half_length_px=half,
-            window_px=window,
-            stride_px=window / 2,
-            search_px=(-search, search),
-            invert=invert,
-        )
-        for along, width in zip(scan.along_px, scan.widths_px, strict=True):
-            if np.isfinite(width) and (best is None or width > best[0]):
-                best = (float(width), p0, p1, float(along))
-    if best is None:
-        return None
-    _width, p0, p1, along = best
-    direction = (p1 - p0) / float(np.hypot(*(p1 - p0)))
-    centre = p0 + direction * along
-    a, b = centre - direction * window / 2, centre + direction * window / 2
-    found = None
-    for method in (GapMethod.FIT, GapMethod.HALF_MAX):
-        found = measure_gap_along(
-            image,
-            a,
-            b,
-            half_length_px=half,
-            search_px=(-search, search),
-            invert=invert,
-            method=method,
-        )
-        if found is not None:
-            break
-    if found is None:
-        return None
-    normal = np.asarray(found.normal_px, dtype=np.float64)
-    low = centre + normal * found.low_edge_px
-    high = centre + normal * found.high_edge_px
-    return [[float(low[0]), float(low[1])], [float(high[0]), float(high[1])]]
 
 
 def _no_size(_length_px: float) -> CalibrationAnswer | None:

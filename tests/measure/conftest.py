@@ -129,6 +129,78 @@ def tube_image(
     )
 
 
+def rll_image(
+    *,
+    width_mm: float,
+    pixel_mm: float,
+    blur_mm: float,
+    collar_radius_mm: float,
+    bone_contrast: float,
+    rng: np.random.Generator,
+    trace_offset_mm: float = 0.0,
+    noise: float = 6.0,
+    monochrome1: bool = False,
+    texture: float = 0.15,
+    tissue: float = 0.15,
+    field_mm: float = 16.0,
+    supersample: int = 4,
+) -> tuple[FloatArray, list[list[float]]]:
+    """A collar's curved edge, a radiolucent band of ``width_mm`` against it, then bone.
+
+    The bone (``bone_contrast`` of the metal's attenuation) has a trabecular texture (a
+    smoothed random field, ±``texture`` of its level), a cortex–canal step 2–3 mm out (a
+    wider dark band than a thin line), and a soft-tissue border crosses the field. The metal
+    is a disc of ``collar_radius_mm`` whose centre lies off the field, in a random direction.
+
+    Returns the pixels and a traced line: four clicks along the band, ``trace_offset_mm``
+    away from its middle (positive: towards the bone).
+    """
+    size = round(field_mm / pixel_mm)
+    xs, ys = grid((size, size), supersample)
+    angle = rng.uniform(0.0, 2.0 * np.pi)
+    towards = np.array([np.cos(angle), np.sin(angle)])
+    middle = np.array([size / 2.0, size / 2.0])
+    radius_px = collar_radius_mm / pixel_mm
+    width_px = width_mm / pixel_mm
+    centre = middle - towards * (radius_px + 0.5 * width_px)
+    r = np.hypot(xs - centre[0], ys - centre[1])
+    fine_mm = pixel_mm / supersample
+    field = ndimage.gaussian_filter(rng.normal(size=xs.shape), 0.25 / fine_mm)
+    field /= field.std()
+    canal_px = radius_px + width_px + rng.uniform(2.0, 3.0) / pixel_mm
+    bone = bone_contrast * (1.0 + texture * field)
+    bone = np.where(r > canal_px, 0.35 * bone, bone)
+    attenuation = np.where(r < radius_px, 1.0, np.where(r < radius_px + width_px, 0.0, bone))
+    # A soft-tissue border across the field, at an angle of its own.
+    tilt = rng.uniform(0.0, 2.0 * np.pi)
+    across = (xs - middle[0]) * np.cos(tilt) + (ys - middle[1]) * np.sin(tilt)
+    attenuation = attenuation + tissue * special_erf(across / (0.8 / pixel_mm))
+    pixels = finish(
+        attenuation,
+        supersample,
+        blur_px=blur_mm / pixel_mm,
+        noise=noise,
+        rng=rng,
+        heel=0.1,
+        monochrome1=monochrome1,
+    )
+    trace_r = radius_px + 0.5 * width_px + trace_offset_mm / pixel_mm
+    half_arc = 4.0 / collar_radius_mm  # an 8 mm stretch of the interface
+    angles = angle + np.linspace(-half_arc, half_arc, 4)
+    line = [
+        [float(centre[0] + trace_r * np.cos(a)), float(centre[1] + trace_r * np.sin(a))]
+        for a in angles
+    ]
+    return pixels, line
+
+
+def special_erf(values: FloatArray) -> FloatArray:
+    """The error function (a smooth step from −1 to 1)."""
+    from scipy import special
+
+    return np.asarray(special.erf(values), dtype=np.float64)
+
+
 @pytest.fixture
 def render_ball() -> Callable[..., FloatArray]:
     """:func:`ball_image`."""
@@ -139,3 +211,9 @@ def render_ball() -> Callable[..., FloatArray]:
 def render_tube() -> Callable[..., FloatArray]:
     """:func:`tube_image`."""
     return tube_image
+
+
+@pytest.fixture
+def render_rll() -> Callable[..., tuple[FloatArray, list[list[float]]]]:
+    """:func:`rll_image`."""
+    return rll_image
