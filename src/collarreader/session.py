@@ -58,7 +58,13 @@ from typing import Protocol as TypingProtocol
 from collarreader.db.repository import Repository
 from collarreader.db.transaction import Change, Transaction
 from collarreader.errors import ProtocolError, SessionError
-from collarreader.measure.geometry import as_points_px, polyline_length_mm, polyline_length_px
+from collarreader.measure.extent import bridging_extent_pct
+from collarreader.measure.geometry import (
+    as_points_px,
+    calibrated_spacing_mm,
+    polyline_length_mm,
+    polyline_length_px,
+)
 from collarreader.model import (
     AnnotationKind,
     Case,
@@ -789,12 +795,11 @@ class Calibrate(Command):
 
     def _spacing(self) -> tuple[float, float]:
         header = self.context.spacing_for(self.image.image_code)
-        if header is None:
-            isotropic = self.known_size_mm / self.length_px
-            return isotropic, isotropic
-        spacing = (float(header.row_mm), float(header.col_mm))
-        factor = self.known_size_mm / polyline_length_mm(self.points_px, spacing)
-        return spacing[0] * factor, spacing[1] * factor
+        return calibrated_spacing_mm(
+            self.points_px,
+            self.known_size_mm,
+            None if header is None else (float(header.row_mm), float(header.col_mm)),
+        )
 
     def _do(self, tx: Transaction, repository: Repository) -> None:
         image_id = repository.image_id(self.image.image_code)
@@ -966,10 +971,9 @@ def refresh_measured(
             bridged = groups.get((AnnotationKind.BRIDGED_SEGMENT, image_id, zone), [])
             lines = group + bridged
             unit = "value_mm" if all(a["value_mm"] is not None for a in lines) else "value_px"
-            interface = sum(a[unit] for a in group)
-            if interface <= 0:
+            extent = bridging_extent_pct((a[unit] for a in group), (a[unit] for a in bridged))
+            if extent is None:
                 continue
-            extent = min(100.0, 100.0 * sum(a[unit] for a in bridged) / interface)
             for fld in by_tool.get(ToolKind.BRIDGING, ()):
                 put(fld, image, zone, extent, group[0]["id"])
         elif kind is AnnotationKind.CORTICAL_CALIPER:

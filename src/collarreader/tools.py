@@ -35,8 +35,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol as TypingProtocol
 
+import numpy.typing as npt
+
 from collarreader.errors import SessionError
-from collarreader.measure.rll import auto_rll_caliper
 from collarreader.model import AnnotationKind
 from collarreader.session import (
     AddAnnotation,
@@ -148,6 +149,23 @@ AskSize = Callable[[float], CalibrationAnswer | None]
 
 AutoCaliper = Callable[[str, Sequence[Sequence[float]]], list[list[float]] | None]
 """(image code, traced line px) → the widest caliper's two points, or None (no band found)."""
+
+
+def auto_rll_caliper(
+    pixels: npt.ArrayLike,
+    line_px: Sequence[Sequence[float]],
+    *,
+    invert: bool = False,
+    spacing_mm: tuple[float, float] | None = None,
+) -> list[list[float]] | None:
+    """The RLL caliper from profiles (:func:`collarreader.measure.rll.auto_rll_caliper`).
+
+    Imported on first use: the profile fit needs SciPy's optimiser, which the reader should
+    not wait for at launch.
+    """
+    from collarreader.measure.rll import auto_rll_caliper as measure
+
+    return measure(pixels, line_px, invert=invert, spacing_mm=spacing_mm)
 
 
 def _no_size(_length_px: float) -> CalibrationAnswer | None:
