@@ -33,17 +33,19 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 from typing import Protocol as TypingProtocol
 
 import numpy.typing as npt
 
-from collarreader.errors import SessionError
+from collarreader.errors import CollarReaderError, SessionError
 from collarreader.model import AnnotationKind
 from collarreader.session import (
     AddAnnotation,
     Calibrate,
     Command,
     DeleteAnnotation,
+    MeasureDetail,
     MoveAnnotation,
     ReadingContext,
     RelabelZone,
@@ -132,6 +134,36 @@ class CalibrationAnswer:
     method: str = "line"  # "line" (a drawn known length) or "ball" (the ball's diameter)
 
 
+@dataclass(frozen=True)
+class FittedCalibration:
+    """A calibration the image measured: a ball's circle or a caliper snapped to metal edges.
+
+    Attributes
+    ----------
+    method : ``ball_fit`` or ``snapped_caliper``
+    points_px : the known size's two ends, pixel (x, y)
+    fit : what was fitted (JSON-able), stored with the calibration
+    residual_px : the fit's residual, px
+    circle_px : ``(x, y, radius)`` of a fitted ball, drawn while the reader confirms
+    """
+
+    method: str
+    points_px: list[list[float]]
+    fit: dict[str, Any]
+    residual_px: float | None
+    circle_px: tuple[float, float, float] | None = None
+
+
+class RllResultLike(TypingProtocol):
+    """What a semi-automatic width gives (:class:`collarreader.measure.rll.RllMeasurement`)."""
+
+    @property
+    def caliper_px(self) -> list[list[float]] | None: ...
+
+    @property
+    def reason(self) -> str | None: ...
+
+
 @dataclass
 class Preview:
     """What is being drawn now, for the view (pixel points, not yet in the database)."""
@@ -142,13 +174,23 @@ class Preview:
     annotation_id: str | None = None  # set while a handle of this annotation is dragged
     line_px: list[tuple[float, float]] = field(default_factory=list)
     """An RLL's finished line while its caliper is being drawn (``points_px``)."""
+    circle_px: tuple[float, float, float] | None = None
+    """A fitted calibration ball ``(x, y, radius)`` proposed to the reader."""
 
 
 AskSize = Callable[[float], CalibrationAnswer | None]
 """Drawn length in pixels → the known size, or None when the reader cancels."""
 
-AutoCaliper = Callable[[str, Sequence[Sequence[float]]], list[list[float]] | None]
-"""(image code, traced line px) → the widest caliper's two points, or None (no band found)."""
+AutoCaliper = Callable[[str, Sequence[Sequence[float]]], "list[list[float]] | RllResultLike | None"]
+"""(image code, traced line px) → the caliper's two points (or a measurement that has them
+and the reason when it has none), or None (no band found)."""
+
+AutoDetail = Callable[[str, Any], MeasureDetail | None]
+"""(image code, the auto caliper's result) → what to store with the annotation."""
+
+FitCalibration = Callable[[str, Sequence[Sequence[float]]], FittedCalibration | None]
+"""(image code, one click or the two ends of a drawn line) → the fitted calibration, or None
+when nothing could be fitted (the drawn line then stands as drawn)."""
 
 
 def auto_rll_caliper(
@@ -166,6 +208,85 @@ def auto_rll_caliper(
     from collarreader.measure.rll import auto_rll_caliper as measure
 
     return measure(pixels, line_px, invert=invert, spacing_mm=spacing_mm)
+
+
+PixelsOf = Callable[[str], "tuple[npt.ArrayLike, bool] | None"]
+"""Image code → its pixels and whether they are MONOCHROME1 (None when not loaded)."""
+
+
+def calibration_fitter(pixels_of: PixelsOf) -> FitCalibration:
+    """A :data:`FitCalibration` on the images ``pixels_of`` gives.
+
+    One point: :func:`collarreader.measure.calibration.fit_ball` around the click (its
+    :class:`~collarreader.errors.MeasurementError` says why there is no ball). Two points: the
+    drawn line snapped to the metal edges by
+    :func:`~collarreader.measure.calibration.snap_caliper`; where no edges are found the
+    line stands as drawn (None).
+    """
+
+    def fit(image_code: str, points_px: Sequence[Sequence[float]]) -> FittedCalibration | None:
+        from collarreader.errors import MeasurementError
+        from collarreader.measure.calibration import fit_ball, snap_caliper
+
+        loaded = pixels_of(image_code)
+        if loaded is None:
+            return None
+        pixels, invert = loaded
+        if len(points_px) == 1:
+            ball = fit_ball(pixels, points_px[0], invert=invert)
+            return FittedCalibration(
+                method="ball_fit",
+                points_px=ball.caliper_px(),
+                fit={
+                    "centre_px": list(ball.centre_px),
+                    "diameter_px": ball.diameter_px,
+                    "blur_px": ball.blur_px,
+                    "sectors_used": ball.sectors_used,
+                    "ellipticity": ball.ellipticity,
+                },
+                residual_px=ball.residual_px,
+                circle_px=(*ball.centre_px, ball.radius_px),
+            )
+        try:
+            snapped = snap_caliper(pixels, points_px[0], points_px[-1], invert=invert)
+        except MeasurementError:
+            return None
+        ends = [list(p) for p in snapped.points_px]
+        return FittedCalibration(
+            method="snapped_caliper",
+            points_px=ends,
+            fit={
+                "drawn_px": [list(map(float, p)) for p in (points_px[0], points_px[-1])],
+                "length_px": snapped.length_px,
+                "blur_px": snapped.blur_px,
+                "profile_residual": snapped.residual,
+            },
+            residual_px=None,
+        )
+
+    return fit
+
+
+def rll_detail(result: Any) -> MeasureDetail:
+    """What to store with an RLL caliper placed by :func:`collarreader.measure.rll.measure_rll`.
+
+    The profile is kept in mm when the measurement had a spacing (px otherwise), oriented as
+    measured: metal at negative offsets, the band from 0 to the width.
+    """
+    scale = (
+        result.width_mm / result.width_px
+        if result.width_mm is not None and result.width_px
+        else 1.0
+    )
+    unit = "mm" if result.width_mm is not None else "px"
+    profile = {
+        "unit": unit,
+        "offsets": [round(float(v) * scale, 4) for v in result.offsets_px],
+        "values": [round(float(v), 3) for v in result.profile],
+        "model": [round(float(v), 3) for v in result.model],
+        "width": float(result.width_px) * scale,
+    }
+    return MeasureDetail(result.method, result.uncertainty_mm, profile)
 
 
 def _no_size(_length_px: float) -> CalibrationAnswer | None:
@@ -210,6 +331,15 @@ class ToolController:
         """Annotation id → its image code (for :meth:`auto_width` on a selection)."""
         self.kind_of: Callable[[str], AnnotationKind | None] | None = None
         """Annotation id → its kind (so a handle drag previews an RLL's line and caliper)."""
+        self.fit_calibration: FitCalibration | None = None
+        """Measures a calibration from the image: one click inside a ball, or a drawn line
+        snapped to a collar's or stem's edges (None: calibration lines stand as drawn)."""
+        self.auto_detail: AutoDetail | None = None
+        """Turns an auto caliper's result into the detail stored with the annotation."""
+        self.redraw: Callable[[], None] | None = None
+        """Draws the preview now (GUI: before the known-size dialog hides the pointer)."""
+        self.last_fit_message: str | None = None
+        """Why the last click inside a ball gave no fit (for the status bar)."""
         self.tool = Tool.none
         self.read_only = False
         self.selected: str | None = None
@@ -310,6 +440,13 @@ class ToolController:
         if dragged and not self._clicks:
             self._commit(image_code, [(x0, y0), point], line)
             return
+        if (
+            self.tool is Tool.calibrate
+            and not dragged
+            and not self._clicks
+            and self._calibrate_by_fit(image_code, [[x0, y0]])
+        ):
+            return
         self._clicks.append(point if dragged else (x0, y0))
         # Two-point tools, and an RLL's caliper once its line is drawn, end at two clicks.
         two_point = self.tool not in (*_POLYLINE_TOOLS, Tool.rll) or self._rll_line is not None
@@ -353,13 +490,11 @@ class ToolController:
             return False
         if self._rll_line is not None:
             image_code, line = self._rll_line
-            caliper = self.auto_caliper(image_code, line)
-            if caliper is None:
-                raise SessionError(_NO_BAND)
+            caliper, detail = self._auto(image_code, line)
             tool = self.tool
             self.tool = Tool.rll
             try:
-                self._commit(image_code, [(x, y) for x, y in caliper], line)
+                self._commit(image_code, [(x, y) for x, y in caliper], line, detail)
             finally:
                 self.tool = tool
             return True
@@ -373,11 +508,24 @@ class ToolController:
         code = self._image_of(self.selected)
         if code is None:
             return False
-        caliper = self.auto_caliper(code, line_px)
-        if caliper is None:
-            raise SessionError(_NO_BAND)
-        self._execute(MoveAnnotation(context, self.selected, rll_points(caliper, line_px)))
+        caliper, detail = self._auto(code, line_px)
+        self._execute(MoveAnnotation(context, self.selected, rll_points(caliper, line_px), detail))
         return True
+
+    def _auto(
+        self, image_code: str, line_px: Sequence[Sequence[float]]
+    ) -> tuple[list[list[float]], MeasureDetail | None]:
+        """The auto caliper and its detail; SessionError with the reason when there is none."""
+        assert self.auto_caliper is not None  # noqa: S101 - callers check
+        result = self.auto_caliper(image_code, line_px)
+        if result is None:
+            raise SessionError(_NO_BAND)
+        if isinstance(result, list):
+            return result, None
+        if result.caliper_px is None:
+            raise SessionError(result.reason or _NO_BAND)
+        detail = self.auto_detail(image_code, result) if self.auto_detail is not None else None
+        return result.caliper_px, detail
 
     def _image_of(self, annotation_id: str) -> str | None:
         return self.image_of(annotation_id) if self.image_of is not None else None
@@ -387,6 +535,7 @@ class ToolController:
         image_code: str,
         points: Sequence[tuple[float, float]],
         line: Sequence[tuple[float, float]] = (),
+        detail: MeasureDetail | None = None,
     ) -> None:
         tool = self.tool
         points_px = [[x, y] for x, y in points]
@@ -397,6 +546,8 @@ class ToolController:
         if context is None or tool is Tool.none:
             return
         if tool is Tool.calibrate:
+            if self._calibrate_by_fit(image_code, [points_px[0], points_px[-1]]):
+                return
             length_px = math.hypot(
                 points_px[-1][0] - points_px[0][0], points_px[-1][1] - points_px[0][1]
             )
@@ -416,9 +567,58 @@ class ToolController:
         kind = _KIND_OF_TOOL[tool]
         view = context.image(image_code).view
         zone = self.zone_for(view)
-        command = AddAnnotation(context, image_code, kind, points_px, zone)
+        command = AddAnnotation(context, image_code, kind, points_px, zone, detail=detail)
         self._execute(command)
         self.selected = command.annotation_id
+
+    def _calibrate_by_fit(self, image_code: str, points_px: Sequence[Sequence[float]]) -> bool:
+        """Calibrate from a fit to the image (ball or snapped caliper); False: none found.
+
+        The fitted circle or snapped caliper is shown while the reader confirms the known
+        size; a cancelled dialog writes nothing (and still counts as handled).
+        """
+        self.last_fit_message = None
+        context = self._context()
+        if self.fit_calibration is None or context is None:
+            return False
+        try:
+            fitted = self.fit_calibration(image_code, points_px)
+        except CollarReaderError as error:
+            self.last_fit_message = str(error)
+            return False
+        if fitted is None:
+            return False
+        self.cancel()
+        self.preview = Preview(
+            image_code,
+            AnnotationKind.CALIBRATION_LINE,
+            [(x, y) for x, y in fitted.points_px],
+            circle_px=fitted.circle_px,
+        )
+        if self.redraw is not None:
+            self.redraw()
+        length_px = math.hypot(
+            fitted.points_px[1][0] - fitted.points_px[0][0],
+            fitted.points_px[1][1] - fitted.points_px[0][1],
+        )
+        try:
+            answer = self.ask_size(length_px)
+        finally:
+            self.preview = None
+        if answer is None:
+            return True
+        self._execute(
+            Calibrate(
+                context,
+                image_code,
+                answer.known_size_mm,
+                fitted.points_px,
+                fitted.method,
+                fit=fitted.fit,
+                residual_px=fitted.residual_px,
+            )
+        )
+        return True
 
     # ---------------------------------------------------------------- handles
 

@@ -35,7 +35,12 @@ from collarreader.db.transaction import Transaction
 from collarreader.errors import DatabaseError
 from collarreader.model import DatabaseIdentity, DatabaseRole, utc_now_iso
 
-REVISIONS: tuple[str, ...] = ("0001_initial", "0002_merge_log", "0003_clinical")
+REVISIONS: tuple[str, ...] = (
+    "0001_initial",
+    "0002_merge_log",
+    "0003_clinical",
+    "0006_measure_detail",
+)
 """Every schema revision, oldest first (the Alembic scripts in ``migrations/versions``)."""
 
 HEAD_REVISION = REVISIONS[-1]

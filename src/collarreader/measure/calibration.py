@@ -21,7 +21,6 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import NoReturn
 
 import numpy as np
@@ -43,17 +42,6 @@ MAX_RESIDUAL_FRACTION = 0.01
 PASSES = 1
 _STEP_PX = 0.25  # sample distance along profiles: edges are interpolated, not snapped to pixels
 _FINE = 5  # model supersampling per profile sample, so the chord's sharp onset is resolved
-
-
-class CalibrationMethod(StrEnum):
-    """How a calibration's known size was placed on the image."""
-
-    BALL_FIT = "ball_fit"
-    """A circle fitted to the calibration ball's edge around a click."""
-    SNAPPED_CALIPER = "snapped_caliper"
-    """A caliper whose two ends were snapped to a collar's or stem's edges."""
-    HAND_LINE = "line"
-    """A line placed by hand (the reader's placement error included)."""
 
 
 @dataclass(frozen=True)
