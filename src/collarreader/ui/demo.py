@@ -219,7 +219,8 @@ def place_demo_annotations(window: Any, workdir: Path) -> None:
         )
     line = state["unbridged_px"] or state["interface_px"]
     window.refresh()  # the calibration is known to the semi-automatic width
-    caliper = window._auto_caliper(target.image_code, line)
+    measured = window._auto_caliper(target.image_code, line)
+    caliper = None if measured is None else measured.caliper_px
     if caliper is None:  # no band visible: a caliper from the truth, across the gap
         (x0, y0), (x1, y1) = line[0], line[-1]
         length = max(((x1 - x0) ** 2 + (y1 - y0) ** 2) ** 0.5, 1e-9)
