@@ -123,6 +123,9 @@ def test_one_click_in_the_ball_calibrates_by_its_fitted_circle(
     assert calibration.residual_px is not None
     assert calibration.length_px == pytest.approx(calibration.fit["diameter_px"])
     assert window.tools.preview is None  # the proposed circle is gone once confirmed
+    # The badge and the measurement list say how the image was calibrated.
+    assert window.calibration_text_for(image.image_code).startswith("manual: ball fit (residual")
+    assert "ball fit" in window.measurements.item(0, 3).text()
     # A click outside any ball says so and starts a hand line instead.
     mouse.click(viewport, mouse.point(viewport, 3.0, 3.0))
     assert "No calibration ball" in window.statusBar().currentMessage()

@@ -31,7 +31,7 @@ from collarreader.tools import (
     rll_detail,
 )
 from collarreader.ui.hanging import HangingGrid
-from collarreader.ui.measurements import MeasurementList
+from collarreader.ui.measurements import MeasurementList, method_label
 from collarreader.ui.overlays import AnnotationOverlay
 from collarreader.ui.profile_plot import ProfilePlot
 from collarreader.ui.scoring_panel import FieldEdit, ScoringPanel
@@ -1093,7 +1093,9 @@ class MainWindow(QtWidgets.QMainWindow):
             self.calibration_label.setText("")
             return
         calibration = self._calibrations.get(code) if code else None
-        manual = f"{calibration.method} {calibration.known_size_mm:g} mm" if calibration else None
+        manual = (
+            f"{method_label(calibration)} {calibration.known_size_mm:g} mm" if calibration else None
+        )
         shown = radiograph
         if calibration is not None:
             # mm positions under the cursor follow the reader's calibration too.
@@ -1107,7 +1109,9 @@ class MainWindow(QtWidgets.QMainWindow):
         calibration = self._calibrations.get(image_code)
         if radiograph is None:
             return "no image"
-        manual = f"{calibration.method} {calibration.known_size_mm:g} mm" if calibration else None
+        manual = (
+            f"{method_label(calibration)} {calibration.known_size_mm:g} mm" if calibration else None
+        )
         return calibration_text(radiograph, manual)
 
     def radiograph_of(self, image_code: str) -> Radiograph | None:
