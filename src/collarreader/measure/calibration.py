@@ -11,9 +11,11 @@ Points are pixel ``(x=column, y=row)``, origin at the centre of the top-left pix
 
 Metal is taken as *bright* (MONOCHROME2 sense, values growing with attenuation); pass
 ``invert=True`` for MONOCHROME1 pixels. A ball (or a cylinder seen side-on) projects as its
-chord length ``sqrt(R² - r²)``; the profiles across its edge are fitted with that shape raised
-to a free power (a detector's response need not be linear in the chord), blurred by a Gaussian
-whose width is fitted too, on a background that may slope (the heel effect, soft tissue).
+chord length ``c = sqrt(R² - r²)``; a log-transformed film shows ``-log(exp(-k c) + s)``:
+linear in the chord where the metal is thin, flat where scatter ``s`` outweighs the little
+that gets through a dense ball. The profiles across its edge are fitted with that shape
+(``k`` and ``s`` free), blurred by a Gaussian whose width is fitted too, on a background that
+may slope (the heel effect, soft tissue).
 """
 
 from __future__ import annotations
@@ -104,15 +106,25 @@ def _as_image(pixels: npt.ArrayLike, invert: bool) -> FloatArray:
 
 
 def _chord_shape(
-    radius: float, sigma: float, power: float, r: FloatArray, *, fine: FloatArray, fine_step: float
+    radius: float,
+    sigma: float,
+    saturation: tuple[float, float],
+    r: FloatArray,
+    *,
+    fine: FloatArray,
+    fine_step: float,
 ) -> FloatArray:
-    """Blurred ``(chord / radius)^p`` of an edge at ``radius``, sampled at ``r``.
+    """Blurred log-detector signal of a chord edge at ``radius``, sampled at ``r``.
 
+    A film's value is ``-log(exp(-k c) + s)`` for a normalised chord ``c = chord / radius``:
+    linear in the chord where the metal is thin, flat where scatter ``s`` outweighs what gets
+    through (a dense ball looks like a disc with a rim). ``saturation`` is ``(k, s)``.
     ``fine`` is a supersampled radius grid (wider than ``r`` by four blur widths) on which the
     blur is applied, ``fine_step`` its spacing: the chord's onset is too sharp for ``r``'s.
     """
-    inside = np.clip(radius * radius - fine * fine, 0.0, None)
-    shape = (inside / (radius * radius)) ** (0.5 * power)
+    k, s = saturation
+    chord = np.sqrt(np.clip(radius * radius - fine * fine, 0.0, None)) / radius
+    shape = np.log1p(s) - np.log(np.exp(-k * chord) + s)
     blurred = ndimage.gaussian_filter1d(shape, sigma / fine_step, mode="nearest")
     return np.asarray(np.interp(r, fine, blurred), dtype=np.float64)
 
@@ -149,21 +161,21 @@ def _fit_chord_edge(
         return None
 
     def residual(p: FloatArray) -> FloatArray:
-        shape = _chord_shape(p[0], p[1], p[2], r, fine=fine, fine_step=fine_step)
+        shape = _chord_shape(p[0], p[1], (p[2], p[3]), r, fine=fine, fine_step=fine_step)
         coeffs = _linear_part(shape, r, profile)
         return np.asarray(shape * coeffs[0] + coeffs[1] + coeffs[2] * (r - r.mean()) - profile)
 
-    lower = np.array([r[0] + 1.0, 0.2, 0.1])
-    upper = np.array([r[-1] - 1.0, max(8.0, 3.0 * sigma0), 2.0])
-    x0 = np.clip(np.array([radius0, sigma0, 0.8]), lower + 1e-6, upper - 1e-6)
+    lower = np.array([r[0] + 1.0, 0.2, 0.05, 1e-4])
+    upper = np.array([r[-1] - 1.0, max(8.0, 3.0 * sigma0), 60.0, 1.0])
+    x0 = np.clip(np.array([radius0, sigma0, 3.0, 0.05]), lower + 1e-6, upper - 1e-6)
     try:
         result = optimize.least_squares(residual, x0, bounds=(lower, upper), diff_step=1e-3)
     except ValueError:
         return None
     if not result.success or not np.all(np.isfinite(result.x)):
         return None
-    radius, sigma, power = (float(v) for v in result.x)
-    best = _chord_shape(radius, sigma, power, r, fine=fine, fine_step=fine_step)
+    radius, sigma, k, s = (float(v) for v in result.x)
+    best = _chord_shape(radius, sigma, (k, s), r, fine=fine, fine_step=fine_step)
     amplitude = float(_linear_part(best, r, profile)[0])
     if amplitude <= 0:
         return None

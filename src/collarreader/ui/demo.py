@@ -178,8 +178,9 @@ def place_demo_annotations(window: Any, workdir: Path) -> None:
     placed by the semi-automatic profile measurement (the phantom's truth only says where
     to look; the width is measured from the pixels).
     """
+    from collarreader.errors import MeasurementError
     from collarreader.session import AddAnnotation, Calibrate, rll_points
-    from collarreader.tools import BALL_DIAMETER_MM
+    from collarreader.tools import BALL_DIAMETER_MM, calibration_fitter
 
     truth = _truth_by_image(workdir)
     found = _widest_rll(window, truth)
@@ -198,16 +199,23 @@ def place_demo_annotations(window: Any, workdir: Path) -> None:
         balls[0] if balls else None
     )
     if ball_image is not None:
+        # One click inside the ball, as a reader would: the circle is fitted to its edge.
         ball = truth[ball_image.image_code]["ball"]
         cx, cy = ball["centre_px"]
         r = ball["radius_px"]
+        try:
+            fitted = calibration_fitter(window._pixels_of)(ball_image.image_code, [[cx, cy]])
+        except MeasurementError:
+            fitted = None
         window._execute(
             Calibrate(
                 context,
                 ball_image.image_code,
                 BALL_DIAMETER_MM,
-                [[cx - r, cy], [cx + r, cy]],
-                "ball",
+                fitted.points_px if fitted else [[cx - r, cy], [cx + r, cy]],
+                fitted.method if fitted else "ball",
+                fit=fitted.fit if fitted else None,
+                residual_px=fitted.residual_px if fitted else None,
             )
         )
     window._execute(
