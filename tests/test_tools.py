@@ -546,3 +546,32 @@ def test_auto_width_without_a_credible_band_says_why(rig: Rig) -> None:
     with pytest.raises(SessionError, match=r"No width measured .*by hand"):
         rig.tools.auto_width()
     assert annotations(rig) == []
+
+
+def test_a_caliper_across_the_phantom_collar_snaps_to_its_known_diameter(
+    phantom_study: Path,
+) -> None:
+    import json
+
+    from collarreader.imaging import load_radiograph
+    from collarreader.measure.calibration import snap_caliper
+
+    truth = json.loads((phantom_study / "truth.json").read_text(encoding="utf-8"))
+    for name, image in truth["images"].items():
+        radiograph = load_radiograph(phantom_study / name)
+        centre = np.asarray(image["axis"]["interface_centre_px"])
+        toward = np.asarray(image["axis"]["toward_collar"])
+        across = np.array([-toward[1], toward[0]])
+        px_per_mm = image["px_per_mm"]
+        radius_px = 0.5 * image["collar_diameter_mm"] * px_per_mm
+        # Across the middle of the collar's height, ends ~0.5 mm outside its edges.
+        middle = centre + toward * 0.5 * image["collar_height_mm"] * px_per_mm
+        reach = radius_px + 0.5 * px_per_mm
+        snapped = snap_caliper(
+            radiograph.pixels,
+            middle - across * reach,
+            middle + across * reach,
+            invert=radiograph.photometric == "MONOCHROME1",
+        )
+        diameter_mm = snapped.length_px / px_per_mm
+        assert diameter_mm == pytest.approx(image["collar_diameter_mm"], rel=0.003), name

@@ -41,6 +41,9 @@ MAX_ELLIPTICITY = 0.02
 """Largest (long − short) / mean axis still called a circle; a tilted or cut marker is not."""
 MAX_RESIDUAL_FRACTION = 0.01
 """Largest RMS distance of the kept edge points from the circle, as a fraction of the radius."""
+MAX_EDGE_MISFIT = 0.25
+"""Largest RMS misfit of a snapped edge's profile, as a fraction of the metal's contrast (a
+porous collar's pores and the structures behind it leave some; no edge leaves far more)."""
 PASSES = 1
 _STEP_PX = 0.25  # sample distance along profiles: edges are interpolated, not snapped to pixels
 _FINE = 5  # model supersampling per profile sample, so the chord's sharp onset is resolved
@@ -472,7 +475,7 @@ def snap_caliper(
                 break
             sigma = fit.sigma
             coarse = fit.radius
-        if fit is None or abs(fit.radius - half) > 2.0 * reach or fit.rms > 0.1:
+        if fit is None or abs(fit.radius - half) > 2.0 * reach or fit.rms > MAX_EDGE_MISFIT:
             _no_edge(end)
         edges.append(side * fit.radius)
         sigmas.append(fit.sigma)
