@@ -437,7 +437,7 @@ def _ball_pixels(
 
 
 def test_one_click_inside_a_ball_calibrates_by_the_fitted_circle(rig: Rig) -> None:
-    from collarreader.tools import calibration_fitter
+    from collarreader.semiauto import calibration_fitter
 
     pixels = _ball_pixels(80.0, (70.3, 65.8), (140, 150))
     rig.tools.fit_calibration = calibration_fitter(lambda _code: (pixels, False))
@@ -462,7 +462,7 @@ def test_one_click_inside_a_ball_calibrates_by_the_fitted_circle(rig: Rig) -> No
 
 
 def test_a_click_outside_any_ball_starts_a_hand_line(rig: Rig) -> None:
-    from collarreader.tools import calibration_fitter
+    from collarreader.semiauto import calibration_fitter
 
     pixels = _ball_pixels(60.0, (100.0, 100.0), (200, 200))
     rig.tools.fit_calibration = calibration_fitter(lambda _code: (pixels, False))
@@ -479,7 +479,7 @@ def test_a_click_outside_any_ball_starts_a_hand_line(rig: Rig) -> None:
 
 
 def test_a_line_drawn_across_a_ball_snaps_to_its_edges(rig: Rig) -> None:
-    from collarreader.tools import calibration_fitter
+    from collarreader.semiauto import calibration_fitter
 
     pixels = _ball_pixels(80.0, (75.0, 60.0), (120, 150))
     rig.tools.fit_calibration = calibration_fitter(lambda _code: (pixels, False))
@@ -498,7 +498,7 @@ def test_auto_width_stores_width_uncertainty_method_and_profile(rig: Rig) -> Non
     from scipy import ndimage
 
     from collarreader.measure.rll import measure_rll
-    from collarreader.tools import rll_detail
+    from collarreader.semiauto import rll_detail
 
     # Metal above row 40, a 5-row (0.5 mm at the header's 0.1 mm) band, then bone.
     ys = np.mgrid[0:90, 0:120][0].astype(np.float64)

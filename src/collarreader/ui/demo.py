@@ -179,8 +179,9 @@ def place_demo_annotations(window: Any, workdir: Path) -> None:
     to look; the width is measured from the pixels).
     """
     from collarreader.errors import MeasurementError
+    from collarreader.semiauto import calibration_fitter
     from collarreader.session import AddAnnotation, Calibrate, rll_points
-    from collarreader.tools import BALL_DIAMETER_MM, calibration_fitter
+    from collarreader.tools import BALL_DIAMETER_MM
 
     truth = _truth_by_image(workdir)
     found = _widest_rll(window, truth)

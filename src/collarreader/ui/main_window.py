@@ -20,6 +20,7 @@ from collarreader.errors import CollarReaderError, ReadingSetError, SessionError
 from collarreader.imaging import Radiograph, RadiographCache, Spacing
 from collarreader.model import Annotation, AnnotationKind, Calibration, Case
 from collarreader.protocol import Protocol
+from collarreader.semiauto import calibration_fitter, rll_detail
 from collarreader.session import ClearScore, ReadingSession, SetScore, submission_problems
 from collarreader.study.readingset import ReadingSet
 from collarreader.tools import (
@@ -27,8 +28,6 @@ from collarreader.tools import (
     CalibrationAnswer,
     Tool,
     ToolController,
-    calibration_fitter,
-    rll_detail,
 )
 from collarreader.ui.hanging import HangingGrid
 from collarreader.ui.measurements import MeasurementList, method_label
