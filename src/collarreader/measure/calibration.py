@@ -44,6 +44,8 @@ MAX_RESIDUAL_FRACTION = 0.01
 MAX_EDGE_MISFIT = 0.25
 """Largest RMS misfit of a snapped edge's profile, as a fraction of the metal's contrast (a
 porous collar's pores and the structures behind it leave some; no edge leaves far more)."""
+MIN_EDGE_CONTRAST = 10.0
+"""A snapped edge's metal contrast is at least this many times the profile's noise."""
 PASSES = 1
 _STEP_PX = 0.25  # sample distance along profiles: edges are interpolated, not snapped to pixels
 _FINE = 5  # model supersampling per profile sample, so the chord's sharp onset is resolved
@@ -447,6 +449,11 @@ def snap_caliper(
         dtype=np.float64,
     )
     smooth = ndimage.gaussian_filter1d(profile, 1.0 / _STEP_PX, mode="nearest")
+    # The profile's noise, from second differences of samples a pixel apart (robust, blind to
+    # slopes): a metal edge stands far above it; a fit to noise does not.
+    lag = round(1.0 / _STEP_PX)
+    second = profile[2 * lag :] - 2.0 * profile[lag:-lag] + profile[: -2 * lag]
+    noise = float(np.median(np.abs(second - np.median(second)))) / 0.6745 / math.sqrt(6.0)
     slope = np.gradient(smooth, offsets)
     edges: list[float] = []
     sigmas: list[float] = []
@@ -475,7 +482,12 @@ def snap_caliper(
                 break
             sigma = fit.sigma
             coarse = fit.radius
-        if fit is None or abs(fit.radius - half) > 2.0 * reach or fit.rms > MAX_EDGE_MISFIT:
+        if (
+            fit is None
+            or abs(fit.radius - half) > 2.0 * reach
+            or fit.rms > MAX_EDGE_MISFIT
+            or fit.amplitude < MIN_EDGE_CONTRAST * noise
+        ):
             _no_edge(end)
         edges.append(side * fit.radius)
         sigmas.append(fit.sigma)
