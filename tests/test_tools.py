@@ -8,6 +8,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
 
+import numpy as np
+import numpy.typing as npt
 import pytest
 
 from collarreader.db.engine import open_database
@@ -419,3 +421,157 @@ def test_auto_rll_caliper_finds_nothing_where_bone_bridges(phantom_study: Path) 
         radiograph.pixels, zone["interface_px"], invert=radiograph.photometric == "MONOCHROME1"
     )
     assert caliper is None
+
+
+def _ball_pixels(
+    diameter_px: float, centre: tuple[float, float], shape: tuple[int, int]
+) -> npt.NDArray[np.float64]:
+    """A metal ball: attenuation by chord length, blurred, a little noise (MONOCHROME2)."""
+    from scipy import ndimage
+
+    ys, xs = np.mgrid[0 : shape[0], 0 : shape[1]].astype(np.float64)
+    r2 = (diameter_px / 2) ** 2 - (xs - centre[0]) ** 2 - (ys - centre[1]) ** 2
+    chord = np.sqrt(np.clip(r2, 0.0, None))
+    image = ndimage.gaussian_filter(chord / (diameter_px / 2), 1.0) * 1000.0 + 300.0
+    return image + np.random.default_rng(5).normal(0.0, 5.0, shape)
+
+
+def test_one_click_inside_a_ball_calibrates_by_the_fitted_circle(rig: Rig) -> None:
+    from collarreader.semiauto import calibration_fitter
+
+    pixels = _ball_pixels(80.0, (70.3, 65.8), (140, 150))
+    rig.tools.fit_calibration = calibration_fitter(lambda _code: (pixels, False))
+    drawn: list[object] = []
+    rig.tools.redraw = lambda: drawn.append(rig.tools.preview)
+    rig.answers[0] = CalibrationAnswer(20.0, "ball")
+    rig.tools.set_tool(Tool.calibrate)
+    click(rig.tools, "IAP12m", (75.0, 60.0))
+    # The fitted circle was proposed before the size was asked, and one command calibrated.
+    assert drawn
+    assert drawn[0].circle_px == pytest.approx((70.3, 65.8, 40.0), abs=0.15)  # type: ignore[attr-defined]
+    assert len(rig.executed) == 1
+    [calibration] = rig.session.repository.calibrations(rig.session.context.reading_id)  # type: ignore[union-attr]
+    assert str(calibration.method) == "ball_fit"
+    assert calibration.length_px == pytest.approx(80.0, rel=0.003)
+    assert calibration.fit is not None
+    assert calibration.fit["diameter_px"] == pytest.approx(80.0, rel=0.003)
+    assert calibration.residual_px is not None
+    assert calibration.residual_px < 0.3
+    assert calibration.spacing_row_mm == pytest.approx(20.0 / 80.0, rel=0.003)
+    assert rig.tools.preview is None
+
+
+def test_a_click_outside_any_ball_starts_a_hand_line(rig: Rig) -> None:
+    from collarreader.semiauto import calibration_fitter
+
+    pixels = _ball_pixels(60.0, (100.0, 100.0), (200, 200))
+    rig.tools.fit_calibration = calibration_fitter(lambda _code: (pixels, False))
+    rig.tools.set_tool(Tool.calibrate)
+    click(rig.tools, "IAP12m", (10.0, 190.0))
+    assert rig.tools.last_fit_message is not None
+    assert "No calibration ball" in rig.tools.last_fit_message
+    assert rig.executed == []
+    click(rig.tools, "IAP12m", (60.0, 190.0))  # the second end of a hand line (no edges)
+    [calibration] = rig.session.repository.calibrations(rig.session.context.reading_id)  # type: ignore[union-attr]
+    assert str(calibration.method) == "ball"
+    assert calibration.fit is None
+    assert calibration.length_px == pytest.approx(50.0)
+
+
+def test_a_line_drawn_across_a_ball_snaps_to_its_edges(rig: Rig) -> None:
+    from collarreader.semiauto import calibration_fitter
+
+    pixels = _ball_pixels(80.0, (75.0, 60.0), (120, 150))
+    rig.tools.fit_calibration = calibration_fitter(lambda _code: (pixels, False))
+    rig.tools.set_tool(Tool.calibrate)
+    drag(rig.tools, "IAP12m", (33.0, 60.0), (118.0, 60.0))  # 2–3 px beyond each edge
+    [calibration] = rig.session.repository.calibrations(rig.session.context.reading_id)  # type: ignore[union-attr]
+    assert str(calibration.method) == "snapped_caliper"
+    # A 1-D chord edge through the centre: the snapped length is the diameter.
+    assert calibration.length_px == pytest.approx(80.0, abs=0.5)
+    assert calibration.fit is not None
+    assert calibration.fit["drawn_px"] == [[33.0, 60.0], [118.0, 60.0]]
+
+
+def test_auto_width_stores_width_uncertainty_method_and_profile(rig: Rig) -> None:
+    import numpy as np
+    from scipy import ndimage
+
+    from collarreader.measure.rll import measure_rll
+    from collarreader.semiauto import rll_detail
+
+    # Metal above row 40, a 5-row (0.5 mm at the header's 0.1 mm) band, then bone.
+    ys = np.mgrid[0:90, 0:120][0].astype(np.float64)
+    image = np.where(ys < 39.5, 1.0, np.where(ys < 44.5, 0.0, 0.4))
+    pixels = ndimage.gaussian_filter(image, 1.2) * 1000.0 + 200.0
+    pixels += np.random.default_rng(2).normal(0.0, 3.0, pixels.shape)
+    rig.tools.auto_caliper = lambda _code, line: measure_rll(pixels, line, spacing_mm=(0.1, 0.1))
+    rig.tools.auto_detail = lambda _code, result: rll_detail(result)
+    rig.tools.set_tool(Tool.rll)
+    click(rig.tools, "IAP6m", (10, 42))
+    click(rig.tools, "IAP6m", (110, 42))
+    rig.tools.finish()
+    assert rig.tools.auto_width()
+    [annotation] = annotations(rig)
+    assert annotation.value_mm == pytest.approx(0.5, abs=0.05)
+    assert annotation.method == "metal_edge_fit"
+    assert annotation.width_uncertainty_mm is not None
+    assert 0.0 < annotation.width_uncertainty_mm < 0.1
+    assert annotation.profile is not None
+    assert annotation.profile["unit"] == "mm"
+    assert annotation.profile["width"] == pytest.approx(annotation.value_mm)
+    assert len(annotation.profile["offsets"]) == len(annotation.profile["values"]) > 10
+    # A hand edit of the caliper clears what no longer applies.
+    points = [list(p) for p in annotation.points_px]
+    points[1][1] += 2.0
+    rig.tools.begin_handle_drag(annotation.id, 1, "IAP6m")
+    rig.tools.end_handle_drag(*points[1])
+    [moved] = annotations(rig)
+    assert moved.method is None
+    assert moved.profile is None
+    assert moved.width_uncertainty_mm is None
+
+
+def test_auto_width_without_a_credible_band_says_why(rig: Rig) -> None:
+    import numpy as np
+
+    from collarreader.measure.rll import measure_rll
+
+    flat = np.full((80, 100), 500.0) + np.random.default_rng(1).normal(0.0, 3.0, (80, 100))
+    rig.tools.auto_caliper = lambda _code, line: measure_rll(flat, line, spacing_mm=(0.1, 0.1))
+    rig.tools.set_tool(Tool.rll)
+    click(rig.tools, "IAP6m", (10, 40))
+    click(rig.tools, "IAP6m", (90, 40))
+    rig.tools.finish()
+    with pytest.raises(SessionError, match=r"No width measured .*by hand"):
+        rig.tools.auto_width()
+    assert annotations(rig) == []
+
+
+def test_a_caliper_across_the_phantom_collar_snaps_to_its_known_diameter(
+    phantom_study: Path,
+) -> None:
+    import json
+
+    from collarreader.imaging import load_radiograph
+    from collarreader.measure.calibration import snap_caliper
+
+    truth = json.loads((phantom_study / "truth.json").read_text(encoding="utf-8"))
+    for name, image in truth["images"].items():
+        radiograph = load_radiograph(phantom_study / name)
+        centre = np.asarray(image["axis"]["interface_centre_px"])
+        toward = np.asarray(image["axis"]["toward_collar"])
+        across = np.array([-toward[1], toward[0]])
+        px_per_mm = image["px_per_mm"]
+        radius_px = 0.5 * image["collar_diameter_mm"] * px_per_mm
+        # Across the middle of the collar's height, ends ~0.5 mm outside its edges.
+        middle = centre + toward * 0.5 * image["collar_height_mm"] * px_per_mm
+        reach = radius_px + 0.5 * px_per_mm
+        snapped = snap_caliper(
+            radiograph.pixels,
+            middle - across * reach,
+            middle + across * reach,
+            invert=radiograph.photometric == "MONOCHROME1",
+        )
+        diameter_mm = snapped.length_px / px_per_mm
+        assert diameter_mm == pytest.approx(image["collar_diameter_mm"], rel=0.003), name

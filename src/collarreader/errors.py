@@ -108,3 +108,7 @@ class ReceiptError(CollarReaderError):
 
 class RegistrationError(CollarReaderError):
     """Two films cannot be registered on their implant (no metal, too little overlap, …)."""
+
+
+class MeasurementError(CollarReaderError):
+    """A semi-automatic measurement found nothing it can trust; the reader measures by hand."""

@@ -20,10 +20,11 @@ Annotation geometry by kind (``points_px``):
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Any
 
 PointsPx = tuple[tuple[float, float], ...]
 
@@ -84,8 +85,14 @@ class CalibrationMethod(StrEnum):
     """How a calibration was obtained."""
 
     LINE = "line"
+    """A line drawn by hand across a known size."""
     BALL = "ball"
+    """A line drawn by hand across the calibration ball."""
     HEADER = "header"
+    BALL_FIT = "ball_fit"
+    """A circle fitted to the ball's edge around a click (``fit`` holds it)."""
+    SNAPPED_CALIPER = "snapped_caliper"
+    """A caliper snapped to a collar's or stem's edges (``fit`` holds the edges)."""
 
 
 class ScoreSource(StrEnum):
@@ -187,6 +194,10 @@ class Calibration:
     source: str
     points_px: PointsPx
     created_at: str
+    fit: Mapping[str, Any] | None = None
+    """The fit behind a ``ball_fit`` or ``snapped_caliper`` calibration (None by hand)."""
+    residual_px: float | None = None
+    """RMS distance of the fitted edge points from the fit, px."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,6 +222,12 @@ class Annotation:
     value_mm: float | None
     value_px: float
     created_at: str
+    method: str | None = None
+    """How it was placed: None by hand, ``metal_edge_fit`` for the RLL width from profiles."""
+    width_uncertainty_mm: float | None = None
+    """One standard deviation of a measured width, mm."""
+    profile: Mapping[str, Any] | None = None
+    """The profile a width was measured on (offsets_mm, values, model), for display."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,6 +38,7 @@ from collarreader.errors import ProtocolError
 __all__ = [
     "FORMAT",
     "SCHEMA_VERSION",
+    "Band",
     "Condition",
     "CountRule",
     "Derivation",
@@ -69,7 +70,7 @@ DEFAULT_PROTOCOL = "collar-default"
 FieldValue: TypeAlias = str | bool | int | float | None
 """A recorded value: str (choice, derived, text), bool, number, or None (not entered)."""
 
-SummaryValue: TypeAlias = int | float | bool | tuple[str, ...] | None
+SummaryValue: TypeAlias = int | float | bool | str | tuple[str, ...] | None
 """A value of :meth:`Protocol.summarise`'s result."""
 
 
@@ -256,13 +257,34 @@ class CountRule:
 
 
 @dataclass(frozen=True)
+class Band:
+    """A named range of a total (inclusive bounds; None: open on that side)."""
+
+    label: str
+    minimum: float | None
+    maximum: float | None
+
+    def holds(self, value: float) -> bool:
+        """True when ``value`` lies in the band."""
+        return (self.minimum is None or value >= self.minimum) and (
+            self.maximum is None or value <= self.maximum
+        )
+
+
+@dataclass(frozen=True)
 class TotalRule:
-    """Summary: ``op`` (``sum`` or ``max``) of a number field over the scored zones."""
+    """Summary: ``op`` (``sum`` or ``max``) of a number field over the scored zones.
+
+    ``zones`` restricts the total to some zones (e.g. one component's); ``bands`` name its
+    ranges, reported as ``<key>_band``.
+    """
 
     key: str
     label: str
     field: str
     op: str
+    zones: tuple[str, ...] = ()
+    bands: tuple[Band, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -521,8 +543,9 @@ class Protocol:
             ``zones_scored`` (zones with values, not skipped) and ``zones_skipped``; per count
             rule ``<key>`` (zones where every condition holds) and ``<key>_undetermined``
             (scored zones where none fails but some value is missing); per total rule
-            ``<key>`` (sum or max, None without any value); per flag rule ``<key>`` (bool) and
-            ``<key>_zones`` (the zones that raised it, in protocol order).
+            ``<key>`` (sum or max, None without any value) and, with bands, ``<key>_band`` (the
+            band's label, None without a value or outside every band); per flag rule ``<key>``
+            (bool) and ``<key>_zones`` (the zones that raised it, in protocol order).
         """
         for zone_key in zone_values:
             self.zone(zone_key)  # unknown zones are a caller's bug: say so
@@ -556,14 +579,24 @@ class Protocol:
         for total in self.totals:
             numbers = [
                 float(v)
-                for _, values in scored
-                if (v := values.get(total.field)) is not None and not isinstance(v, bool | str)
+                for zone_key, values in scored
+                if (not total.zones or zone_key in total.zones)
+                and (v := values.get(total.field)) is not None
+                and not isinstance(v, bool | str)
             ]
+            if total.bands:
+                summary[f"{total.key}_band"] = None
             if not numbers:
                 summary[total.key] = None
                 continue
-            value = sum(numbers) if total.op == "sum" else max(numbers)
-            summary[total.key] = self.field(total.field).round(value)
+            value = self.field(total.field).round(
+                sum(numbers) if total.op == "sum" else max(numbers)
+            )
+            summary[total.key] = value
+            if total.bands:
+                summary[f"{total.key}_band"] = next(
+                    (band.label for band in total.bands if band.holds(value)), None
+                )
         for flag in self.flags:
             zones = tuple(
                 key
@@ -778,7 +811,9 @@ class _Parser:
             skip = self.condition(doc["skip_zone_when"], "skip_zone_when", by_key)
             if by_key[skip.field].scope is not Scope.ZONE:
                 raise self.fail("skip_zone_when.field", f"{skip.field!r} is not a zone field.")
-        counts, totals, flags = self.summary(doc.get("summary", {}), by_key)
+        counts, totals, flags = self.summary(
+            doc.get("summary", {}), by_key, frozenset(z.key for z in zones)
+        )
         require_manual = doc.get("require_manual_calibration", False)
         if not isinstance(require_manual, bool):
             raise self.fail(
@@ -1103,8 +1138,23 @@ class _Parser:
             result.append((key, tuple(allowed)))
         return tuple(result)
 
+    def bands(self, value: Any, where: str) -> tuple[Band, ...]:
+        if not isinstance(value, list):
+            raise self.fail(where, "must be a list of tables ({ label, minimum, maximum }).")
+        bands = []
+        for index, table in enumerate(value):
+            at = f"{where}[{index}]"
+            if not isinstance(table, dict):
+                raise self.fail(at, "must be a table ({ label, minimum, maximum }).")
+            self.keys(table, at, {"label"}, {"minimum", "maximum"})
+            low, high = self.number(table, "minimum", at), self.number(table, "maximum", at)
+            if low is not None and high is not None and low > high:
+                raise self.fail(at, f"minimum {low} is above maximum {high}.")
+            bands.append(Band(self.string(table, "label", at), low, high))
+        return tuple(bands)
+
     def summary(
-        self, table: Any, by_key: Mapping[str, Field]
+        self, table: Any, by_key: Mapping[str, Field], zone_keys: frozenset[str] = frozenset()
     ) -> tuple[tuple[CountRule, ...], tuple[TotalRule, ...], tuple[FlagRule, ...]]:
         if not isinstance(table, dict):
             raise self.fail("summary", "must be a table ([summary]).")
@@ -1134,8 +1184,8 @@ class _Parser:
         totals = []
         for index, rule in enumerate(self.table_list(table, "totals", "summary")):
             where = f"summary.totals[{index}]"
-            self.keys(rule, where, {"key", "field", "op"}, {"label"})
-            key = new_key(rule, where, "")
+            self.keys(rule, where, {"key", "field", "op"}, {"label", "zones", "bands"})
+            key = new_key(rule, where, "_band" if "bands" in rule else "")
             target = by_key.get(rule["field"])
             if (
                 target is None
@@ -1145,12 +1195,18 @@ class _Parser:
                 raise self.fail(f"{where}.field", f"{rule['field']!r} is not a zone number field.")
             if rule["op"] not in ("sum", "max"):
                 raise self.fail(f"{where}.op", f"unknown operation {rule['op']!r}; use sum or max.")
+            zones = self.strings(rule, "zones", where) if "zones" in rule else ()
+            for zone_key in zones:
+                if zone_key not in zone_keys:
+                    raise self.fail(f"{where}.zones", f"unknown zone {zone_key!r}.")
             totals.append(
                 TotalRule(
                     key=key,
                     label=self.string(rule, "label", where) if "label" in rule else key,
                     field=target.key,
                     op=rule["op"],
+                    zones=zones,
+                    bands=self.bands(rule.get("bands", []), f"{where}.bands"),
                 )
             )
         flags = []

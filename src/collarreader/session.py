@@ -60,9 +60,16 @@ from collarreader import __version__
 from collarreader.db.repository import Repository
 from collarreader.db.transaction import Change, Transaction
 from collarreader.errors import ProtocolError, SessionError
-from collarreader.measure.geometry import as_points_px, polyline_length_mm, polyline_length_px
+from collarreader.measure.extent import bridging_extent_pct
+from collarreader.measure.geometry import (
+    as_points_px,
+    calibrated_spacing_mm,
+    polyline_length_mm,
+    polyline_length_px,
+)
 from collarreader.model import (
     AnnotationKind,
+    CalibrationMethod,
     Case,
     CaseKind,
     ImageRef,
@@ -77,6 +84,7 @@ __all__ = [
     "ClearScore",
     "Command",
     "DeleteAnnotation",
+    "MeasureDetail",
     "MoveAnnotation",
     "ReadingContext",
     "ReadingSession",
@@ -455,6 +463,34 @@ def _measurement(
     }
 
 
+@dataclass(frozen=True)
+class MeasureDetail:
+    """How a semi-automatic measurement was made, stored with its annotation.
+
+    Attributes
+    ----------
+    method : e.g. ``metal_edge_fit`` (:data:`collarreader.measure.rll.METHOD`)
+    width_uncertainty_mm : one standard deviation of the width, mm (None without a spacing)
+    profile : the profile measured, for display: ``offsets_mm`` (oriented: metal < 0, the
+        band from 0 to the width), ``values``, ``model`` (lists of numbers), ``width_mm``
+    """
+
+    method: str
+    width_uncertainty_mm: float | None = None
+    profile: Mapping[str, Any] | None = None
+
+    def columns(self) -> dict[str, Any]:
+        """The annotation columns this detail fills."""
+        return {
+            "method": self.method,
+            "width_uncertainty_mm": self.width_uncertainty_mm,
+            "profile": None if self.profile is None else dict(self.profile),
+        }
+
+
+_BY_HAND: dict[str, Any] = {"method": None, "width_uncertainty_mm": None, "profile": None}
+
+
 class AddAnnotation(Command):
     """Draw a measurement on an image of the case.
 
@@ -466,6 +502,7 @@ class AddAnnotation(Command):
     points_px : ``(x, y)`` pixel points (x=column, y=row), centre of the top-left pixel = (0, 0)
     zone : the zone (required for interface lines, bridged segments and rll calipers; the side
         for a cortical caliper)
+    detail : how a semi-automatic measurement was made (None: placed by hand)
     """
 
     text = "add measurement"
@@ -477,8 +514,11 @@ class AddAnnotation(Command):
         kind: AnnotationKind | str,
         points_px: Sequence[Sequence[float]],
         zone: str | None = None,
+        *,
+        detail: MeasureDetail | None = None,
     ) -> None:
         super().__init__(context)
+        self.detail = detail
         self.kind = AnnotationKind(kind)
         if self.kind is AnnotationKind.CALIBRATION_LINE:
             message = "A calibration line is drawn with the Calibrate command."
@@ -502,6 +542,7 @@ class AddAnnotation(Command):
                 "zone": self.zone,
                 "points_px": self.points_px,
                 "created_at": tx.at,
+                **(_BY_HAND if self.detail is None else self.detail.columns()),
                 **_measurement(
                     tx,
                     self.context,
@@ -516,14 +557,23 @@ class AddAnnotation(Command):
 
 
 class MoveAnnotation(Command):
-    """Give an annotation new points (one handle drag or move is one command)."""
+    """Give an annotation new points (one handle drag or move is one command).
+
+    ``detail`` says how the new points were measured; None (a hand edit) clears the method,
+    uncertainty and profile of an earlier semi-automatic measurement: they no longer apply.
+    """
 
     text = "move measurement"
 
     def __init__(
-        self, context: ReadingContext, annotation_id: str, points_px: Sequence[Sequence[float]]
+        self,
+        context: ReadingContext,
+        annotation_id: str,
+        points_px: Sequence[Sequence[float]],
+        detail: MeasureDetail | None = None,
     ) -> None:
         super().__init__(context)
+        self.detail = detail
         self.annotation_id = annotation_id
         self.points_px = [[float(x), float(y)] for x, y in points_px]
 
@@ -534,6 +584,7 @@ class MoveAnnotation(Command):
         image_code = repository.image_code(before["image_id"])
         changes = {
             "points_px": points,
+            **(_BY_HAND if self.detail is None else self.detail.columns()),
             **_measurement(tx, self.context, before["image_id"], image_code, points, kind=kind),
         }
         tx.update("annotations", self.annotation_id, changes, before=before)
@@ -760,7 +811,11 @@ class Calibrate(Command):
     image_code : the image calibrated
     known_size_mm : the true size of the drawn object
     points_px : the two ends of the known size, pixel (x=column, y=row)
-    method : ``line`` (a drawn known length) or ``ball`` (a calibration ball's diameter)
+    method : ``line`` (a drawn known length), ``ball`` (a line across the ball by hand),
+        ``ball_fit`` (a circle fitted to the ball's edge) or ``snapped_caliper`` (a caliper
+        snapped to a collar's or stem's edges)
+    fit : the fit behind ``ball_fit`` / ``snapped_caliper`` (JSON-able), stored with it
+    residual_px : the fit's RMS residual, px
     """
 
     text = "calibrate"
@@ -772,13 +827,19 @@ class Calibrate(Command):
         known_size_mm: float,
         points_px: Sequence[Sequence[float]],
         method: str = "line",
+        *,
+        fit: Mapping[str, Any] | None = None,
+        residual_px: float | None = None,
     ) -> None:
         super().__init__(context)
         self.image = context.image(image_code)
-        if method not in ("line", "ball"):
-            message = f"Calibration method {method!r}: choose 'line' or 'ball'."
+        allowed = [str(m) for m in CalibrationMethod if m is not CalibrationMethod.HEADER]
+        if method not in allowed:
+            message = f"Calibration method {method!r}: choose one of {', '.join(allowed)}."
             raise SessionError(message)
         self.method = method
+        self.fit = None if fit is None else dict(fit)
+        self.residual_px = None if residual_px is None else float(residual_px)
         if not (known_size_mm > 0 and known_size_mm < 1000):
             message = f"The known size must be a positive length in mm, not {known_size_mm}."
             raise SessionError(message)
@@ -791,12 +852,11 @@ class Calibrate(Command):
 
     def _spacing(self) -> tuple[float, float]:
         header = self.context.spacing_for(self.image.image_code)
-        if header is None:
-            isotropic = self.known_size_mm / self.length_px
-            return isotropic, isotropic
-        spacing = (float(header.row_mm), float(header.col_mm))
-        factor = self.known_size_mm / polyline_length_mm(self.points_px, spacing)
-        return spacing[0] * factor, spacing[1] * factor
+        return calibrated_spacing_mm(
+            self.points_px,
+            self.known_size_mm,
+            None if header is None else (float(header.row_mm), float(header.col_mm)),
+        )
 
     def _do(self, tx: Transaction, repository: Repository) -> None:
         image_id = repository.image_id(self.image.image_code)
@@ -810,6 +870,8 @@ class Calibrate(Command):
             "source": "manual",
             "points_px": self.points_px,
             "created_at": tx.at,
+            "fit": self.fit,
+            "residual_px": self.residual_px,
         }
         existing = tx.rows("calibrations", reading_id=self.context.reading_id, image_id=image_id)
         if existing:
@@ -1048,10 +1110,9 @@ def refresh_measured(
             bridged = groups.get((AnnotationKind.BRIDGED_SEGMENT, image_id, zone), [])
             lines = group + bridged
             unit = "value_mm" if all(a["value_mm"] is not None for a in lines) else "value_px"
-            interface = sum(a[unit] for a in group)
-            if interface <= 0:
+            extent = bridging_extent_pct((a[unit] for a in group), (a[unit] for a in bridged))
+            if extent is None:
                 continue
-            extent = min(100.0, 100.0 * sum(a[unit] for a in bridged) / interface)
             for fld in by_tool.get(ToolKind.BRIDGING, ()):
                 put(fld, image, zone, extent, group[0]["id"])
         elif kind is AnnotationKind.CORTICAL_CALIPER:

@@ -29,23 +29,24 @@ function in tests): dialogs stay out of the tool and out of the commands.
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 from typing import Protocol as TypingProtocol
 
-import numpy as np
 import numpy.typing as npt
 
-from collarreader.errors import SessionError
+from collarreader.errors import CollarReaderError, SessionError
 from collarreader.model import AnnotationKind
+from collarreader.semiauto import FittedCalibration
 from collarreader.session import (
     AddAnnotation,
     Calibrate,
     Command,
     DeleteAnnotation,
+    MeasureDetail,
     MoveAnnotation,
     ReadingContext,
     RelabelZone,
@@ -134,6 +135,16 @@ class CalibrationAnswer:
     method: str = "line"  # "line" (a drawn known length) or "ball" (the ball's diameter)
 
 
+class RllResultLike(TypingProtocol):
+    """What a semi-automatic width gives (:class:`collarreader.measure.rll.RllMeasurement`)."""
+
+    @property
+    def caliper_px(self) -> list[list[float]] | None: ...
+
+    @property
+    def reason(self) -> str | None: ...
+
+
 @dataclass
 class Preview:
     """What is being drawn now, for the view (pixel points, not yet in the database)."""
@@ -144,21 +155,23 @@ class Preview:
     annotation_id: str | None = None  # set while a handle of this annotation is dragged
     line_px: list[tuple[float, float]] = field(default_factory=list)
     """An RLL's finished line while its caliper is being drawn (``points_px``)."""
+    circle_px: tuple[float, float, float] | None = None
+    """A fitted calibration ball ``(x, y, radius)`` proposed to the reader."""
 
 
 AskSize = Callable[[float], CalibrationAnswer | None]
 """Drawn length in pixels → the known size, or None when the reader cancels."""
 
-AutoCaliper = Callable[[str, Sequence[Sequence[float]]], list[list[float]] | None]
-"""(image code, traced line px) → the widest caliper's two points, or None (no band found)."""
+AutoCaliper = Callable[[str, Sequence[Sequence[float]]], "list[list[float]] | RllResultLike | None"]
+"""(image code, traced line px) → the caliper's two points (or a measurement that has them
+and the reason when it has none), or None (no band found)."""
 
-AUTO_SEARCH_MM = 3.0
-"""The band's bottom is looked for within this distance of the traced line."""
-AUTO_MARGIN_MM = 2.5
-"""Each profile runs this much further, to reach the collar's and the bone's plateaux."""
-AUTO_WINDOW_MM = 1.5
-"""Profiles are averaged over stretches this long along the line (noise)."""
-_FALLBACK_MM_PER_PX = 0.14  # an uncalibrated DX detector's usual pixel, for the distances
+AutoDetail = Callable[[str, Any], MeasureDetail | None]
+"""(image code, the auto caliper's result) → what to store with the annotation."""
+
+FitCalibration = Callable[[str, Sequence[Sequence[float]]], FittedCalibration | None]
+"""(image code, one click or the two ends of a drawn line) → the fitted calibration, or None
+when nothing could be fitted (the drawn line then stands as drawn)."""
 
 
 def auto_rll_caliper(
@@ -168,77 +181,14 @@ def auto_rll_caliper(
     invert: bool = False,
     spacing_mm: tuple[float, float] | None = None,
 ) -> list[list[float]] | None:
-    """The width caliper at the widest point of the radiolucent band along a traced line.
+    """The RLL caliper from profiles (:func:`collarreader.measure.rll.auto_rll_caliper`).
 
-    Each segment of the line is scanned with :func:`collarreader.measure.profile.scan_gap_along`
-    (profiles perpendicular to the segment, averaged over stretches of
-    :data:`AUTO_WINDOW_MM`); the stretch with the widest band is then measured again with
-    the blurred-step fit of :func:`~collarreader.measure.profile.measure_gap_along`, and the
-    caliper joins the band's two edges along the profile normal at that stretch's centre.
-
-    Parameters
-    ----------
-    pixels : the image, ``pixels[y, x]``, as stored (after the Modality LUT)
-    line_px : the traced line, ``(N, 2)`` pixel (x=column, y=row), ``N >= 2``
-    invert : True for MONOCHROME1 pixels (a radiolucent band must be low values)
-    spacing_mm : ``(row_mm, col_mm)`` to size the search in mm; None: ~0.14 mm pixels
-
-    Returns
-    -------
-    list of two [x, y] points, or None when no band is found along the line
+    Imported on first use: the profile fit needs SciPy's optimiser, which the reader should
+    not wait for at launch.
     """
-    from collarreader.measure.geometry import as_points_px
-    from collarreader.measure.profile import GapMethod, measure_gap_along, scan_gap_along
+    from collarreader.measure.rll import auto_rll_caliper as measure
 
-    image = np.asarray(pixels)
-    line = as_points_px(line_px, minimum=2)
-    mm_per_px = min(spacing_mm) if spacing_mm else _FALLBACK_MM_PER_PX
-    search = AUTO_SEARCH_MM / mm_per_px
-    half = search + AUTO_MARGIN_MM / mm_per_px
-    window = max(6.0, AUTO_WINDOW_MM / mm_per_px)
-    best: tuple[float, npt.NDArray[np.float64], npt.NDArray[np.float64], float] | None = None
-    for p0, p1 in itertools.pairwise(line):
-        length = float(np.hypot(*(p1 - p0)))
-        if length < window:
-            continue
-        scan = scan_gap_along(
-            image,
-            p0,
-            p1,
-            half_length_px=half,
-            window_px=window,
-            stride_px=window / 2,
-            search_px=(-search, search),
-            invert=invert,
-        )
-        for along, width in zip(scan.along_px, scan.widths_px, strict=True):
-            if np.isfinite(width) and (best is None or width > best[0]):
-                best = (float(width), p0, p1, float(along))
-    if best is None:
-        return None
-    _width, p0, p1, along = best
-    direction = (p1 - p0) / float(np.hypot(*(p1 - p0)))
-    centre = p0 + direction * along
-    a, b = centre - direction * window / 2, centre + direction * window / 2
-    found = None
-    for method in (GapMethod.FIT, GapMethod.HALF_MAX):
-        found = measure_gap_along(
-            image,
-            a,
-            b,
-            half_length_px=half,
-            search_px=(-search, search),
-            invert=invert,
-            method=method,
-        )
-        if found is not None:
-            break
-    if found is None:
-        return None
-    normal = np.asarray(found.normal_px, dtype=np.float64)
-    low = centre + normal * found.low_edge_px
-    high = centre + normal * found.high_edge_px
-    return [[float(low[0]), float(low[1])], [float(high[0]), float(high[1])]]
+    return measure(pixels, line_px, invert=invert, spacing_mm=spacing_mm)
 
 
 def _no_size(_length_px: float) -> CalibrationAnswer | None:
@@ -283,6 +233,15 @@ class ToolController:
         """Annotation id → its image code (for :meth:`auto_width` on a selection)."""
         self.kind_of: Callable[[str], AnnotationKind | None] | None = None
         """Annotation id → its kind (so a handle drag previews an RLL's line and caliper)."""
+        self.fit_calibration: FitCalibration | None = None
+        """Measures a calibration from the image: one click inside a ball, or a drawn line
+        snapped to a collar's or stem's edges (None: calibration lines stand as drawn)."""
+        self.auto_detail: AutoDetail | None = None
+        """Turns an auto caliper's result into the detail stored with the annotation."""
+        self.redraw: Callable[[], None] | None = None
+        """Draws the preview now (GUI: before the known-size dialog hides the pointer)."""
+        self.last_fit_message: str | None = None
+        """Why the last click inside a ball gave no fit (for the status bar)."""
         self.tool = Tool.none
         self.read_only = False
         self.selected: str | None = None
@@ -383,6 +342,13 @@ class ToolController:
         if dragged and not self._clicks:
             self._commit(image_code, [(x0, y0), point], line)
             return
+        if (
+            self.tool is Tool.calibrate
+            and not dragged
+            and not self._clicks
+            and self._calibrate_by_fit(image_code, [[x0, y0]])
+        ):
+            return
         self._clicks.append(point if dragged else (x0, y0))
         # Two-point tools, and an RLL's caliper once its line is drawn, end at two clicks.
         two_point = self.tool not in (*_POLYLINE_TOOLS, Tool.rll) or self._rll_line is not None
@@ -426,13 +392,11 @@ class ToolController:
             return False
         if self._rll_line is not None:
             image_code, line = self._rll_line
-            caliper = self.auto_caliper(image_code, line)
-            if caliper is None:
-                raise SessionError(_NO_BAND)
+            caliper, detail = self._auto(image_code, line)
             tool = self.tool
             self.tool = Tool.rll
             try:
-                self._commit(image_code, [(x, y) for x, y in caliper], line)
+                self._commit(image_code, [(x, y) for x, y in caliper], line, detail)
             finally:
                 self.tool = tool
             return True
@@ -446,11 +410,24 @@ class ToolController:
         code = self._image_of(self.selected)
         if code is None:
             return False
-        caliper = self.auto_caliper(code, line_px)
-        if caliper is None:
-            raise SessionError(_NO_BAND)
-        self._execute(MoveAnnotation(context, self.selected, rll_points(caliper, line_px)))
+        caliper, detail = self._auto(code, line_px)
+        self._execute(MoveAnnotation(context, self.selected, rll_points(caliper, line_px), detail))
         return True
+
+    def _auto(
+        self, image_code: str, line_px: Sequence[Sequence[float]]
+    ) -> tuple[list[list[float]], MeasureDetail | None]:
+        """The auto caliper and its detail; SessionError with the reason when there is none."""
+        assert self.auto_caliper is not None  # noqa: S101 - callers check
+        result = self.auto_caliper(image_code, line_px)
+        if result is None:
+            raise SessionError(_NO_BAND)
+        if isinstance(result, list):
+            return result, None
+        if result.caliper_px is None:
+            raise SessionError(result.reason or _NO_BAND)
+        detail = self.auto_detail(image_code, result) if self.auto_detail is not None else None
+        return result.caliper_px, detail
 
     def _image_of(self, annotation_id: str) -> str | None:
         return self.image_of(annotation_id) if self.image_of is not None else None
@@ -460,6 +437,7 @@ class ToolController:
         image_code: str,
         points: Sequence[tuple[float, float]],
         line: Sequence[tuple[float, float]] = (),
+        detail: MeasureDetail | None = None,
     ) -> None:
         tool = self.tool
         points_px = [[x, y] for x, y in points]
@@ -470,6 +448,8 @@ class ToolController:
         if context is None or tool is Tool.none:
             return
         if tool is Tool.calibrate:
+            if self._calibrate_by_fit(image_code, [points_px[0], points_px[-1]]):
+                return
             length_px = math.hypot(
                 points_px[-1][0] - points_px[0][0], points_px[-1][1] - points_px[0][1]
             )
@@ -489,9 +469,58 @@ class ToolController:
         kind = _KIND_OF_TOOL[tool]
         view = context.image(image_code).view
         zone = self.zone_for(view)
-        command = AddAnnotation(context, image_code, kind, points_px, zone)
+        command = AddAnnotation(context, image_code, kind, points_px, zone, detail=detail)
         self._execute(command)
         self.selected = command.annotation_id
+
+    def _calibrate_by_fit(self, image_code: str, points_px: Sequence[Sequence[float]]) -> bool:
+        """Calibrate from a fit to the image (ball or snapped caliper); False: none found.
+
+        The fitted circle or snapped caliper is shown while the reader confirms the known
+        size; a cancelled dialog writes nothing (and still counts as handled).
+        """
+        self.last_fit_message = None
+        context = self._context()
+        if self.fit_calibration is None or context is None:
+            return False
+        try:
+            fitted = self.fit_calibration(image_code, points_px)
+        except CollarReaderError as error:
+            self.last_fit_message = str(error)
+            return False
+        if fitted is None:
+            return False
+        self.cancel()
+        self.preview = Preview(
+            image_code,
+            AnnotationKind.CALIBRATION_LINE,
+            [(x, y) for x, y in fitted.points_px],
+            circle_px=fitted.circle_px,
+        )
+        if self.redraw is not None:
+            self.redraw()
+        length_px = math.hypot(
+            fitted.points_px[1][0] - fitted.points_px[0][0],
+            fitted.points_px[1][1] - fitted.points_px[0][1],
+        )
+        try:
+            answer = self.ask_size(length_px)
+        finally:
+            self.preview = None
+        if answer is None:
+            return True
+        self._execute(
+            Calibrate(
+                context,
+                image_code,
+                answer.known_size_mm,
+                fitted.points_px,
+                fitted.method,
+                fit=fitted.fit,
+                residual_px=fitted.residual_px,
+            )
+        )
+        return True
 
     # ---------------------------------------------------------------- handles
 

@@ -63,3 +63,25 @@ def test_too_few_points_and_bad_spacing_are_refused() -> None:
         line_length_mm((0, 0), (1, 1), (0.0, 0.1))
     with pytest.raises(ValueError, match="spacing"):
         polyline_length_mm([(0, 0), (1, 1)], (math.inf, 0.1))
+
+
+def test_calibrated_spacing_keeps_the_header_aspect_and_fits_the_known_size() -> None:
+    from collarreader.measure.geometry import calibrated_spacing_mm, polyline_length_mm
+
+    points = [[10.0, 10.0], [40.0, 50.0]]  # 30 columns, 40 rows
+    row_mm, col_mm = calibrated_spacing_mm(points, 25.0, (0.2, 0.1))
+    assert row_mm / col_mm == pytest.approx(2.0)
+    assert polyline_length_mm(points, (row_mm, col_mm)) == pytest.approx(25.0)
+    # Without a header: isotropic, known size over pixel length (50 px).
+    assert calibrated_spacing_mm(points, 25.0, None) == pytest.approx((0.5, 0.5))
+    with pytest.raises(ValueError, match="positive known size"):
+        calibrated_spacing_mm([[1.0, 1.0], [1.0, 1.0]], 25.0, None)
+
+
+def test_bridging_extent_is_the_bridged_share_capped_at_100() -> None:
+    from collarreader.measure.extent import bridging_extent_pct
+
+    assert bridging_extent_pct([30.0, 10.0], [10.0]) == pytest.approx(25.0)
+    assert bridging_extent_pct([10.0], [12.0]) == 100.0
+    assert bridging_extent_pct([0.0], [5.0]) is None
+    assert bridging_extent_pct([], []) is None

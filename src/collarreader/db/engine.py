@@ -42,6 +42,7 @@ REVISIONS: tuple[str, ...] = (
     "0003_clinical",
     "0004_key_commitment",
     "0005_signatures",
+    "0006_measure_detail",
     "0007_registrations",
 )
 """Every schema revision, oldest first (the Alembic scripts in ``migrations/versions``)."""

@@ -139,6 +139,9 @@ class CalibrationRow(Base):
     source: Mapped[str] = mapped_column(String(32))
     points_px: Mapped[Any] = mapped_column(JSON)
     created_at: Mapped[str] = mapped_column(String(TS_LEN))
+    # none_as_null: a missing fit is SQL NULL, not the JSON text "null" (the merge compares)
+    fit: Mapped[Any | None] = mapped_column(JSON(none_as_null=True))
+    residual_px: Mapped[float | None] = mapped_column(Float)
 
 
 class AnnotationRow(Base):
@@ -161,6 +164,9 @@ class AnnotationRow(Base):
     value_mm: Mapped[float | None] = mapped_column(Float)
     value_px: Mapped[float] = mapped_column(Float)
     created_at: Mapped[str] = mapped_column(String(TS_LEN))
+    method: Mapped[str | None] = mapped_column(String(32))
+    width_uncertainty_mm: Mapped[float | None] = mapped_column(Float)
+    profile: Mapped[Any | None] = mapped_column(JSON(none_as_null=True))
 
 
 class ScoreRow(Base):

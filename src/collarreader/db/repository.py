@@ -399,6 +399,9 @@ class Repository:
             value_mm=state["value_mm"],
             value_px=state["value_px"],
             created_at=state["created_at"],
+            method=state.get("method"),
+            width_uncertainty_mm=state.get("width_uncertainty_mm"),
+            profile=state.get("profile"),
         )
 
     def score_from_state(self, state: Mapping[str, Any]) -> Score:
@@ -431,4 +434,6 @@ class Repository:
             source=state["source"],
             points_px=_points(state["points_px"]),
             created_at=state["created_at"],
+            fit=state.get("fit"),
+            residual_px=state.get("residual_px"),
         )

@@ -132,3 +132,39 @@ def perpendicular_width_mm(
     t = np.where(lengths_sq > 0, t, 0.0)
     feet = starts + steps * t[:, None]
     return float(np.min(np.hypot(*(p_mm - feet).T)))
+
+
+def calibrated_spacing_mm(
+    points_px: Sequence[Sequence[float]],
+    known_size_mm: float,
+    header_spacing_mm: tuple[float, float] | None,
+) -> tuple[float, float]:
+    """The ``(row_mm, col_mm)`` spacing that makes a known size measure what it is.
+
+    With a header spacing (e.g. (0028,0030) *Pixel Spacing*) it is scaled by
+    ``known_size_mm / header length of the line``, keeping its aspect ratio; without one
+    the spacing is isotropic, ``known_size_mm / pixel length``.
+
+    Parameters
+    ----------
+    points_px : the two ends of the known size, pixel (x, y)
+    known_size_mm : its true size
+    header_spacing_mm : ``(row_mm, col_mm)`` from the header, or None
+
+    Raises
+    ------
+    ValueError
+        For a line without length or a size that is not positive.
+    """
+    length_px = polyline_length_px(points_px)
+    if not (known_size_mm > 0 and length_px > 0):
+        message = (
+            f"A calibration needs a positive known size and a line with length, not "
+            f"{known_size_mm} mm over {length_px} px."
+        )
+        raise ValueError(message)
+    if header_spacing_mm is None:
+        isotropic = known_size_mm / length_px
+        return isotropic, isotropic
+    factor = known_size_mm / polyline_length_mm(points_px, header_spacing_mm)
+    return header_spacing_mm[0] * factor, header_spacing_mm[1] * factor

@@ -489,16 +489,22 @@ def _image_plan(
     )
     anatomy = patient.anatomy
     half = anatomy.soft_halfwidth_ap_mm if view == "AP" else anatomy.soft_halfwidth_lat_mm
-    ball: tuple[float, float] | None = None
-    if rng.random() < 0.5:
-        side_sign = -signs[ZONES_BY_VIEW[view][0]]
-        ball_v = side_sign * (half + _uniform(rng, 5.0, 20.0)) + anatomy.limb_offset_mm
-        # Keep the whole ball on the detector (the tilt is small, a 3 mm margin covers it).
-        room_px = min(centre[0], n_cols - 1 - centre[0])
-        limit_mm = room_px / px_per_mm - 0.5 * BALL_DIAMETER_MM - 3.0
-        ball_v = max(-limit_mm, min(limit_mm, ball_v))
-        ball_u = _uniform(rng, -80.0, 20.0)
-        ball = (ball_u, ball_v)
+    # Every image has a calibration ball, so every image can be calibrated by fitting it. Half
+    # of them drew theirs from the image's own stream (as before); the other half draw it from
+    # a stream of their own, so that no other value of the phantom moves.
+    ball_rng = (
+        rng
+        if rng.random() < 0.5
+        else np.random.default_rng([seed, 11, patient.index, t_index, v_index])
+    )
+    side_sign = -signs[ZONES_BY_VIEW[view][0]]
+    ball_v = side_sign * (half + _uniform(ball_rng, 5.0, 20.0)) + anatomy.limb_offset_mm
+    # Keep the whole ball on the detector (the tilt is small, a 3 mm margin covers it).
+    room_px = min(centre[0], n_cols - 1 - centre[0])
+    limit_mm = room_px / px_per_mm - 0.5 * BALL_DIAMETER_MM - 3.0
+    ball_v = max(-limit_mm, min(limit_mm, ball_v))
+    ball_u = _uniform(ball_rng, -80.0, 20.0)
+    ball: tuple[float, float] | None = (ball_u, ball_v)
     # One visit, one study: both views share date, time, study ID and accession number.
     visit = np.random.default_rng([seed, 5, patient.index, t_index])
     day_offset = (182 if timepoint == "6m" else 365) + int(visit.integers(-14, 22))

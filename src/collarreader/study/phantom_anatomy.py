@@ -204,6 +204,8 @@ class _Canvas:
         ux, uy = scene.u_dir
         vx, vy = scene.v_dir
         self._basis = (ux, uy, vx, vy)
+        self.basis = self._basis
+        """(ux, uy, vx, vy): the object-plane directions in pixel steps (u = (dx·ux + dy·uy)/s)."""
 
     def box(
         self, u_range: tuple[float, float], v_range: tuple[float, float]
@@ -424,8 +426,18 @@ def _render_ball(canvas: _Canvas) -> None:
     if block is None:
         return
     u, v = canvas.uv(block)
-    rho2 = np.square(u - np.float32(bu)) + np.square(v - np.float32(bv))
-    canvas.line_integral[block] += MU_STEEL * _chord(rho2, 12.5)
+    ux, uy, vx, vy = canvas.basis
+    # The chord's edge is sharper than a pixel: average it over 4 × 4 points of each pixel, as
+    # a detector integrates its pixel, so the ball's edge is where a fit to real films finds it.
+    chord = np.zeros_like(u)
+    offsets = (np.arange(4, dtype=np.float32) + np.float32(0.5)) / np.float32(4.0) - np.float32(0.5)
+    for ox in offsets:
+        for oy in offsets:
+            du = (ox * np.float32(ux) + oy * np.float32(uy)) / np.float32(canvas.s)
+            dv = (ox * np.float32(vx) + oy * np.float32(vy)) / np.float32(canvas.s)
+            rho2 = np.square(u + du - np.float32(bu)) + np.square(v + dv - np.float32(bv))
+            chord += _chord(rho2, 12.5)
+    canvas.line_integral[block] += MU_STEEL * chord / np.float32(16.0)
 
 
 def medial_or_anterior_sign(scene: Scene) -> int:

@@ -181,6 +181,8 @@ def place_demo_annotations(window: Any, workdir: Path) -> None:
     placed by the semi-automatic profile measurement (the phantom's truth only says where
     to look; the width is measured from the pixels).
     """
+    from collarreader.errors import MeasurementError
+    from collarreader.semiauto import calibration_fitter
     from collarreader.session import AddAnnotation, Calibrate, rll_points
     from collarreader.tools import BALL_DIAMETER_MM
 
@@ -201,16 +203,23 @@ def place_demo_annotations(window: Any, workdir: Path) -> None:
         balls[0] if balls else None
     )
     if ball_image is not None:
+        # One click inside the ball, as a reader would: the circle is fitted to its edge.
         ball = truth[ball_image.image_code]["ball"]
         cx, cy = ball["centre_px"]
         r = ball["radius_px"]
+        try:
+            fitted = calibration_fitter(window._pixels_of)(ball_image.image_code, [[cx, cy]])
+        except MeasurementError:
+            fitted = None
         window._execute(
             Calibrate(
                 context,
                 ball_image.image_code,
                 BALL_DIAMETER_MM,
-                [[cx - r, cy], [cx + r, cy]],
-                "ball",
+                fitted.points_px if fitted else [[cx - r, cy], [cx + r, cy]],
+                fitted.method if fitted else "ball",
+                fit=fitted.fit if fitted else None,
+                residual_px=fitted.residual_px if fitted else None,
             )
         )
     window._execute(
@@ -222,7 +231,8 @@ def place_demo_annotations(window: Any, workdir: Path) -> None:
         )
     line = state["unbridged_px"] or state["interface_px"]
     window.refresh()  # the calibration is known to the semi-automatic width
-    caliper = window._auto_caliper(target.image_code, line)
+    measured = window._auto_caliper(target.image_code, line)
+    caliper = None if measured is None else measured.caliper_px
     if caliper is None:  # no band visible: a caliper from the truth, across the gap
         (x0, y0), (x1, y1) = line[0], line[-1]
         length = max(((x1 - x0) ** 2 + (y1 - y0) ** 2) ** 0.5, 1e-9)

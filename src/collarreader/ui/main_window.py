@@ -12,7 +12,7 @@ import functools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
@@ -21,6 +21,7 @@ from collarreader.imaging import Radiograph, RadiographCache, Spacing
 from collarreader.measure.registration import Registration
 from collarreader.model import Annotation, AnnotationKind, Calibration, Case, ImageRef
 from collarreader.protocol import Protocol
+from collarreader.semiauto import calibration_fitter, rll_detail
 from collarreader.session import (
     ClearScore,
     ReadingSession,
@@ -34,11 +35,11 @@ from collarreader.tools import (
     CalibrationAnswer,
     Tool,
     ToolController,
-    auto_rll_caliper,
 )
 from collarreader.ui.hanging import HangingGrid
-from collarreader.ui.measurements import MeasurementList
+from collarreader.ui.measurements import MeasurementList, method_label
 from collarreader.ui.overlays import AnnotationOverlay
+from collarreader.ui.profile_plot import ProfilePlot
 from collarreader.ui.scoring_panel import FieldEdit, ScoringPanel
 from collarreader.ui.series import METHOD as SERIES_METHOD
 from collarreader.ui.series import (
@@ -70,6 +71,9 @@ from collarreader.ui.viewport import (
 )
 from collarreader.ui.windowing import WindowPreset
 from collarreader.ui.worklist import CaseStatus, WorklistPanel
+
+if TYPE_CHECKING:
+    from collarreader.measure.rll import RllMeasurement
 
 __all__ = ["MainWindow", "last_open_case", "timepoint_label", "worklist_codes"]
 
@@ -255,6 +259,9 @@ class MainWindow(QtWidgets.QMainWindow):
         )
         self.tools.image_of = self._image_of_annotation
         self.tools.kind_of = self._kind_of_annotation
+        self.tools.fit_calibration = calibration_fitter(self._pixels_of)
+        self.tools.auto_detail = lambda _code, result: rll_detail(result)
+        self.tools.redraw = self._update_previews
         self.context_menu: QtWidgets.QMenu | None = None
 
         # ---- centre: the hanging grid
@@ -263,6 +270,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.protocol.views, timepoints, [timepoint_label(t) for t in timepoints], self
         )
         self.setCentralWidget(self.grid)
+        self.profile_plot = ProfilePlot(self.grid)
         self.overlays: list[AnnotationOverlay] = []
         callbacks = (self._handle_press, self._handle_move, self._handle_release)
         for index, viewport in enumerate(self.grid.viewports):
@@ -1089,6 +1097,10 @@ class MainWindow(QtWidgets.QMainWindow):
             # The tool selects a new mark after its command redrew: draw it as selected
             # (handles on top) now, not at the next unrelated refresh.
             self.refresh()
+        if what == "release" and self.tools.last_fit_message:
+            # No ball at the click: the click stands as the first end of a hand line.
+            self.statusBar().showMessage(self.tools.last_fit_message, 8000)
+            self.tools.last_fit_message = None
         self._update_previews()
 
     def _handle_press(self, annotation_id: str, index: int, _x: float, _y: float) -> None:
@@ -1111,9 +1123,17 @@ class MainWindow(QtWidgets.QMainWindow):
     def _kind_of_annotation(self, annotation_id: str) -> AnnotationKind | None:
         return next((a.kind for a in self._annotations if a.id == annotation_id), None)
 
+    def _pixels_of(self, image_code: str) -> tuple[Any, bool] | None:
+        radiograph = self._radiographs.get(image_code)
+        if radiograph is None:
+            return None
+        return radiograph.pixels, radiograph.photometric == "MONOCHROME1"
+
     def _auto_caliper(
         self, image_code: str, line_px: Sequence[Sequence[float]]
-    ) -> list[list[float]] | None:
+    ) -> RllMeasurement | None:
+        from collarreader.measure.rll import measure_rll
+
         radiograph = self._radiographs.get(image_code)
         if radiograph is None:
             return None
@@ -1125,7 +1145,7 @@ class MainWindow(QtWidgets.QMainWindow):
             if radiograph.spacing is not None
             else None
         )
-        return auto_rll_caliper(
+        return measure_rll(
             radiograph.pixels,
             line_px,
             invert=radiograph.photometric == "MONOCHROME1",
@@ -1142,6 +1162,8 @@ class MainWindow(QtWidgets.QMainWindow):
             return
         self._update_previews()
         if placed:
+            selected = next((a for a in self._annotations if a.id == self.tools.selected), None)
+            self.profile_plot.show_annotation(selected)
             self.statusBar().showMessage(
                 "RLL width measured from intensity profiles; drag its handles to adjust.", 6000
             )
@@ -1306,7 +1328,9 @@ class MainWindow(QtWidgets.QMainWindow):
             self.calibration_label.setText("")
             return
         calibration = self._calibrations.get(code) if code else None
-        manual = f"{calibration.method} {calibration.known_size_mm:g} mm" if calibration else None
+        manual = (
+            f"{method_label(calibration)} {calibration.known_size_mm:g} mm" if calibration else None
+        )
         shown = radiograph
         if calibration is not None:
             # mm positions under the cursor follow the reader's calibration too.
@@ -1320,7 +1344,9 @@ class MainWindow(QtWidgets.QMainWindow):
         calibration = self._calibrations.get(image_code)
         if radiograph is None:
             return "no image"
-        manual = f"{calibration.method} {calibration.known_size_mm:g} mm" if calibration else None
+        manual = (
+            f"{method_label(calibration)} {calibration.known_size_mm:g} mm" if calibration else None
+        )
         return calibration_text(radiograph, manual)
 
     def radiograph_of(self, image_code: str) -> Radiograph | None:

@@ -21,12 +21,25 @@ SHORT_SOURCES: dict[str, str] = {
 """Calibration sources as the narrow list column shows them (the tooltip has the full text)."""
 
 
+METHOD_LABELS: dict[str, str] = {"ball_fit": "ball fit", "snapped_caliper": "snapped caliper"}
+"""How a fitted calibration was placed, in the reader's words (hand lines keep ``line`` and
+``ball``, the words of the known-size dialog)."""
+
+
+def method_label(calibration: Calibration) -> str:
+    """How a calibration was placed: ``ball fit (residual 0.06 px)``, ``line``, ``ball``."""
+    label = METHOD_LABELS.get(str(calibration.method), str(calibration.method))
+    if calibration.residual_px is not None:
+        label += f" (residual {calibration.residual_px:.2f} px)"
+    return label
+
+
 def calibration_label(annotation: Annotation, calibrations: Mapping[str, Calibration]) -> str:
     """The calibration a value used: ``"manual: ball 25 mm"``, the header source, or px."""
     if annotation.calibration_id is not None:
         calibration = calibrations.get(annotation.calibration_id)
         if calibration is not None:
-            return f"manual: {calibration.method} {calibration.known_size_mm:g} mm"
+            return f"manual: {method_label(calibration)} {calibration.known_size_mm:g} mm"
         return "manual"
     if annotation.spacing_source:
         try:
@@ -91,10 +104,11 @@ class MeasurementList(QtWidgets.QTableWidget):
                 "calibration",
                 image_labels.get(calibration.image_code, calibration.image_code),
                 f"{calibration.known_size_mm:g} mm = {calibration.length_px:.1f} px",
-                f"{calibration.method} {calibration.spacing_col_mm:.4f} mm/px",
+                f"{method_label(calibration)} {calibration.spacing_col_mm:.4f} mm/px",
             )
             full = (
-                f"manual calibration: {calibration.method} of {calibration.known_size_mm:g} mm "
+                f"manual calibration: {method_label(calibration)} of "
+                f"{calibration.known_size_mm:g} mm "
                 f"drawn {calibration.length_px:.1f} px long → {calibration.spacing_row_mm:.4f} "
                 f"× {calibration.spacing_col_mm:.4f} mm/px (row × column)"
             )
@@ -112,7 +126,12 @@ class MeasurementList(QtWidgets.QTableWidget):
                     )
                     if part
                 ),
-                value_text(annotation),
+                value_text(annotation)
+                + (
+                    f" ± {annotation.width_uncertainty_mm:.2f} (profile fit)"
+                    if annotation.width_uncertainty_mm is not None
+                    else ""
+                ),
                 short_calibration_label(annotation, by_id),
             )
             self._fill(row, cells, calibration_label(annotation, by_id))

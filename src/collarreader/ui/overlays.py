@@ -8,6 +8,7 @@ view with :func:`collarreader.ui.viewport.pixel_to_view`.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 
 import pyqtgraph as pg
@@ -68,6 +69,17 @@ def _path(points_px: Sequence[Sequence[float]]) -> QtGui.QPainterPath:
         else:
             path.lineTo(vx, vy)
     return path
+
+
+def circle_points_px(x: float, y: float, radius: float) -> list[tuple[float, float]]:
+    """A closed polygon of 96 points on a circle, pixel (x, y)."""
+    return [
+        (
+            x + radius * math.cos(2.0 * math.pi * k / 96),
+            y + radius * math.sin(2.0 * math.pi * k / 96),
+        )
+        for k in range(97)
+    ]
 
 
 def _pen(colour: str, width: float, *, dashed: bool = False) -> QtGui.QPen:
@@ -344,4 +356,7 @@ class AnnotationOverlay:
             path.addPath(_path(preview.line_px))
         for points, _secondary in shapes_px(preview.kind, preview.points_px):
             path.addPath(_path(points))
+        if preview.circle_px is not None:  # a fitted calibration ball, proposed to the reader
+            x, y, radius = preview.circle_px
+            path.addPath(_path(circle_points_px(x, y, radius)))
         self._preview_item.setPath(path)

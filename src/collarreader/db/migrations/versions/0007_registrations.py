@@ -1,7 +1,7 @@
 """Stored registrations and migrations: a later film against an earlier film of one view.
 
 Revision ID: 0007_registrations
-Revises: 0005_signatures
+Revises: 0006_measure_detail
 
 Derived data and measurements, audited like the reading they belong to (see
 :class:`collarreader.db.models.RegistrationRow` and :class:`~collarreader.db.models.MigrationRow`).
@@ -15,7 +15,7 @@ from alembic import op
 from collarreader.errors import DatabaseError
 
 revision = "0007_registrations"
-down_revision = "0005_signatures"
+down_revision = "0006_measure_detail"
 branch_labels = None
 depends_on = None
 
