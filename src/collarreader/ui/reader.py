@@ -51,10 +51,12 @@ from collarreader.study.readingset import (
     verify_files,
 )
 from collarreader.ui.preload import FirstCaseLoader
+from collarreader.ui.startup import guess_first_case
 
 if TYPE_CHECKING:
     from collarreader.db.engine import Database
     from collarreader.imaging import Radiograph, RadiographCache, Spacing
+    from collarreader.ui.app import LightFrame
     from collarreader.ui.main_window import AskReason, AskSize, MainWindow
     from collarreader.ui.settings import ReaderSettings
 
@@ -201,8 +203,10 @@ def _build(
     from collarreader.session import ReadingSession
 
     trace("imaging-session-imported")
+    from collarreader.ui.app import configure_pyqtgraph
     from collarreader.ui.main_window import MainWindow, ask_known_size, ask_reopen_reason
 
+    configure_pyqtgraph()  # the launch started Qt without it (its light frame came first)
     trace("window-imported")
 
     path = Path(db_path) if db_path is not None else default_db_path(reading_set, reader_id)
@@ -299,6 +303,7 @@ def run_reader(setdir: str | Path, reader_id: str, db_path: str | Path | None = 
     t0 = float(os.environ.get("COLLARREADER_LAUNCH_T0", started))
     bench = bool(os.environ.get("COLLARREADER_EXIT_AFTER_PAINT"))
     loader = FirstCaseLoader()
+    frame: LightFrame | None = None
 
     def trace(label: str) -> None:
         if bench:
@@ -311,13 +316,31 @@ def run_reader(setdir: str | Path, reader_id: str, db_path: str | Path | None = 
         check_reader(reading_set, reader_id)
         loader.warm()
         trace("workers-started")
-        from collarreader.ui.app import create_application
+        # The likely first case goes to the workers now: they decode it while this process
+        # imports Qt, pyqtgraph and SQLAlchemy and builds the window (seconds, not idle).
+        path = Path(db_path) if db_path is not None else default_db_path(reading_set, reader_id)
+        worklist = [entry.case_code for entry in reading_set.worklist(reader_id)]
+        guess = guess_first_case(path, worklist, reader_id)
+        early = _send_case(loader, reading_set, guess)
+        trace("first-case-sent")
+        from collarreader.ui.app import LightFrame, create_application
+        from collarreader.ui.settings import ReaderSettings
 
-        app = create_application()
-        trace("qt-started")
-        reader = _build(reading_set, reader_id, db_path, trusted=True, trace=trace)
+        app = create_application(plots=False)
+        settings = ReaderSettings.load()
+        frame = LightFrame(settings.geometry, f"Opening {reading_set.path.name}…")
+        frame.show_like_main_window()
+        app.processEvents()
+        trace("frame-shown")
+        if bench:
+            print(f"window-shown {time.time() - t0:.3f}", flush=True)  # noqa: T201
+        reader = _build(
+            reading_set, reader_id, db_path, trusted=True, trace=trace, settings=settings
+        )
     except CollarReaderError as error:
         loader.shutdown()
+        if frame is not None:
+            frame.close()
         return _refuse(error)
     reader.loader = loader
     window = reader.window
@@ -325,23 +348,29 @@ def run_reader(setdir: str | Path, reader_id: str, db_path: str | Path | None = 
     from collarreader.ui.startup import first_case_code
 
     code = first_case_code(window.session, window.cases)
-    pending: dict[str, Future[Radiograph]] = {}
-    if code is not None:
-        case = reading_set.case(code)
-        pending = loader.load(
-            [(i.image_code, reading_set.image_path(i), i.sha256) for i in case.images]
-        )
-    trace("first-case-sent")
+    pending = early if code == guess else _send_case(loader, reading_set, code)
+    trace("first-case-chosen")
     reader.checker = ThreadPoolExecutor(1, thread_name_prefix="verify")
-    window.begin_integrity_check(reader.checker.submit(_check_rest, reading_set, pending))
+    # The whole-set check starts once the first case is painted: its hashing would compete
+    # with the main thread and the workers for the two cores meanwhile.
+    verdict: Future[list[str]] = Future()
+    window.begin_integrity_check(verdict)
     window.show_as_last_time()
-    if bench:
-        app.processEvents()
-        print(f"window-shown {time.time() - t0:.3f}", flush=True)  # noqa: T201
+    frame.close()
+    trace("window-shown")
+
+    def start_check() -> None:
+        if reader.checker is None or verdict.done():
+            return
+        try:
+            _chain(reader.checker.submit(_check_rest, reading_set, pending), verdict)
+        except RuntimeError:  # the reader closed before the first paint
+            verdict.cancel()
 
     def first_painted(_code: str) -> None:
         window.images_ready.disconnect(first_painted)
         loader.shutdown()
+        start_check()
         if bench:
             window.grab()  # forces the paint of every viewport
             print(f"first-case-painted {time.time() - t0:.3f}", flush=True)  # noqa: T201
@@ -352,11 +381,40 @@ def run_reader(setdir: str | Path, reader_id: str, db_path: str | Path | None = 
     window.images_ready.connect(first_painted)
     if code is not None:
         window.open_case(code, pending=pending)
+    else:
+        start_check()
     try:
         app.exec()
     finally:
         reader.close()
     return 0
+
+
+def _chain(source: Future[list[str]], target: Future[list[str]]) -> None:
+    """Give ``target`` the outcome of ``source`` once it has one."""
+
+    def copy(done: Future[list[str]]) -> None:
+        if target.done():
+            return
+        error = done.exception() if not done.cancelled() else None
+        if done.cancelled():
+            target.cancel()
+        elif error is not None:
+            target.set_exception(error)
+        else:
+            target.set_result(done.result())
+
+    source.add_done_callback(copy)
+
+
+def _send_case(
+    loader: FirstCaseLoader, reading_set: ReadingSet, code: str | None
+) -> dict[str, Future[Radiograph]]:
+    """Hand a case's images to the workers (image code → future); nothing for no case."""
+    if code is None:
+        return {}
+    images = reading_set.case(code).images
+    return loader.load([(i.image_code, reading_set.image_path(i), i.sha256) for i in images])
 
 
 def can_show_dialog(environ: Mapping[str, str] | None = None) -> bool:
