@@ -234,7 +234,7 @@ def _launch(code: str, *args: str, pycache: Path | None) -> dict[str, float]:
     times = {}
     for line in result.stdout.splitlines():
         name, _, value = line.partition(" ")
-        if name in ("window-shown", "first-case-painted"):
+        if name in ("window-shown", "first-look-painted", "first-case-painted"):
             times[name] = float(value)
     return times
 

@@ -37,11 +37,11 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from collarreader.errors import CollarReaderError, ReadingSetError
 from collarreader.study.readingset import (
@@ -59,6 +59,8 @@ if TYPE_CHECKING:
     from collarreader.ui.app import LightFrame
     from collarreader.ui.main_window import AskReason, AskSize, MainWindow
     from collarreader.ui.settings import ReaderSettings
+
+T = TypeVar("T")
 
 CACHE_BYTES = 1 << 30
 """Decoded-image budget: about 20 full-size 2560 × 2048 uint16 radiographs (five cases)."""
@@ -321,7 +323,8 @@ def run_reader(setdir: str | Path, reader_id: str, db_path: str | Path | None = 
         path = Path(db_path) if db_path is not None else default_db_path(reading_set, reader_id)
         worklist = [entry.case_code for entry in reading_set.worklist(reader_id)]
         guess = guess_first_case(path, worklist, reader_id)
-        early = _send_case(loader, reading_set, guess)
+        early_previews = _send_case(loader.previews, reading_set, guess)
+        early = _send_case(loader.load, reading_set, guess)
         trace("first-case-sent")
         from collarreader.ui.app import LightFrame, create_application
         from collarreader.ui.settings import ReaderSettings
@@ -348,7 +351,11 @@ def run_reader(setdir: str | Path, reader_id: str, db_path: str | Path | None = 
     from collarreader.ui.startup import first_case_code
 
     code = first_case_code(window.session, window.cases)
-    pending = early if code == guess else _send_case(loader, reading_set, code)
+    if code == guess:
+        previews, pending = early_previews, early
+    else:
+        previews = _send_case(loader.previews, reading_set, code)
+        pending = _send_case(loader.load, reading_set, code)
     trace("first-case-chosen")
     reader.checker = ThreadPoolExecutor(1, thread_name_prefix="verify")
     # The whole-set check starts once the first case is painted: its hashing would compete
@@ -378,9 +385,19 @@ def run_reader(setdir: str | Path, reader_id: str, db_path: str | Path | None = 
 
             QtCore.QTimer.singleShot(0, window.close)
 
+    def first_look() -> None:
+        if bench:
+            window.grab()
+            print(f"first-look-painted {time.time() - t0:.3f}", flush=True)  # noqa: T201
+
     window.images_ready.connect(first_painted)
+    painter = None
     if code is not None:
         window.open_case(code, pending=pending)
+        from collarreader.ui.preview import PreviewPainter
+
+        painter = PreviewPainter(window, code, previews, on_all_painted=first_look)
+        painter.start()
     else:
         start_check()
     try:
@@ -408,13 +425,15 @@ def _chain(source: Future[list[str]], target: Future[list[str]]) -> None:
 
 
 def _send_case(
-    loader: FirstCaseLoader, reading_set: ReadingSet, code: str | None
-) -> dict[str, Future[Radiograph]]:
+    send: Callable[[Sequence[tuple[str, Path, str]]], dict[str, Future[T]]],
+    reading_set: ReadingSet,
+    code: str | None,
+) -> dict[str, Future[T]]:
     """Hand a case's images to the workers (image code → future); nothing for no case."""
     if code is None:
         return {}
     images = reading_set.case(code).images
-    return loader.load([(i.image_code, reading_set.image_path(i), i.sha256) for i in images])
+    return send([(i.image_code, reading_set.image_path(i), i.sha256) for i in images])
 
 
 def can_show_dialog(environ: Mapping[str, str] | None = None) -> bool:
