@@ -36,6 +36,23 @@ WORKERS = 2
 """Worker processes: the reference workstation has two cores."""
 
 
+WORKER_NICENESS = 5
+"""How much lower the workers' scheduling priority is than the main process's (POSIX nice).
+
+At launch the main process's imports (Qt, pyqtgraph, SQLAlchemy: seconds of single-threaded
+work) are the longer path to the first paint; the workers' decoding must take the other core,
+not time slices from the main process."""
+
+
+def lower_priority() -> None:
+    """Worker initializer: yield the CPU to the main process (no-op where unsupported)."""
+    import contextlib
+    import os
+
+    with contextlib.suppress(AttributeError, OSError):
+        os.nice(WORKER_NICENESS)
+
+
 def warm_up() -> bool:
     """Import the decoder in a worker (so that the first real job starts decoding at once)."""
     import collarreader.imaging.decode  # noqa: F401
@@ -118,7 +135,9 @@ class FirstCaseLoader:
         """Start the workers and let each import the decoder."""
         try:
             self._pool = ProcessPoolExecutor(
-                self.workers, mp_context=multiprocessing.get_context("spawn")
+                self.workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=lower_priority,
             )
             for _ in range(self.workers):
                 self._pool.submit(warm_up)

@@ -5,12 +5,20 @@ Launch, in the order that puts the first case on screen soonest (:func:`run_read
 1. the reading set's ``readingset.json`` and protocol are read and the reader is checked
    (no image is read yet);
 2. two worker processes start and import the DICOM decoder (:mod:`collarreader.ui.preload`);
-3. Qt starts and the reader database is opened (created or upgraded after a backup; its
-   set UUID, reader and protocol must match); the first case is chosen from it;
-4. the workers hash the first case's four images and decode each one whose SHA-256 matches
-   ``readingset.json`` — meanwhile the main process builds and shows the window, whose
-   viewports say "loading…"; each image is painted as it arrives;
-5. the SHA-256 of every other image of the set is checked in a background thread.
+   the likely first case is guessed from the reader database with ``sqlite3`` alone
+   (:func:`~collarreader.ui.startup.guess_first_case`) and sent to them at once: first its
+   reduced-resolution JPEG 2000 previews, then its full images, each hashed before it is
+   decoded — they work while this process does steps 3 and 4;
+3. Qt starts without pyqtgraph and a light frame is shown where the window will be
+   (:class:`~collarreader.ui.app.LightFrame`);
+4. SQLAlchemy, pyqtgraph and the window's modules are imported (pydicom is not: this process
+   decodes nothing at launch), the reader database is opened (created or upgraded after a
+   backup; its set UUID, reader and protocol must match) and the first case is chosen from
+   it (another case than the guess is sent to the workers then);
+5. the window replaces the frame, its viewports say "loading…"; each preview is painted as
+   it arrives (:class:`~collarreader.ui.preview.PreviewPainter`), then each full image;
+6. once the first case is painted in full, the SHA-256 of every other image of the set is
+   checked in a background thread (earlier, its hashing would compete for the two cores).
 
 Integrity, honestly: no image is decoded before its own bytes matched the recorded hash, and
 nothing can be scored (tools, form, submit, undo are read-only, the status bar says why)
@@ -27,8 +35,10 @@ the current folder — outside the reading set (which stays read-only and identi
 reader) and named so that two sets or two readers never share a file.
 
 Benchmark hook: with ``COLLARREADER_EXIT_AFTER_PAINT=1`` the reader prints
-``window-shown <seconds>`` once its frame is up and ``first-case-painted <seconds>`` once
-every image of the first case is painted, then quits (seconds since the time in
+``window-shown <seconds>`` once its light frame is up, ``first-look-painted <seconds>`` once
+every preview of the first case is painted (at once when it has none) and
+``first-case-painted <seconds>`` once every image of the first case is painted in full,
+then quits (seconds since the time in
 ``COLLARREADER_LAUNCH_T0``, a ``time.time()`` value, or since :func:`run_reader` began).
 """
 
@@ -391,7 +401,7 @@ def run_reader(setdir: str | Path, reader_id: str, db_path: str | Path | None = 
             print(f"first-look-painted {time.time() - t0:.3f}", flush=True)  # noqa: T201
 
     window.images_ready.connect(first_painted)
-    painter = None
+    painter = None  # kept referenced while the event loop runs
     if code is not None:
         window.open_case(code, pending=pending)
         from collarreader.ui.preview import PreviewPainter
