@@ -10,14 +10,13 @@ from collections.abc import Iterator
 from concurrent.futures import Future
 from pathlib import Path
 
-import numpy as np
 import pytest
 from pydicom.uid import JPEG2000Lossless
 from pytestqt.qtbot import QtBot
 
 from collarreader.errors import ReadingSetError, SessionError
 from collarreader.imaging import Radiograph, load_radiograph
-from collarreader.imaging.preview import Preview, load_preview, preview_levels
+from collarreader.imaging.preview import Preview, load_preview
 from collarreader.study.phantom import generate_study, write_phantom_image
 from collarreader.study.prepare import prepare_reading_set
 from collarreader.study.readingset import open_reading_set
@@ -205,37 +204,6 @@ def j2k_setdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (root / "phantom" / "manifest.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
     prepare_reading_set(root / "phantom" / "manifest.csv", root / "set", root / "key.json", ["A"])
     return root / "set"
-
-
-def test_reduced_decode_halves_each_side_per_level(j2k_setdir: Path) -> None:
-    reading_set = open_reading_set(j2k_setdir, verify=False)
-    path = reading_set.image_path(reading_set.images[0])
-    full = load_radiograph(path).pixels
-    preview = load_preview(path, side_px=200)
-    assert preview is not None
-    assert preview.scale == 4  # 600 px → 150 px ≤ 200: two levels left out
-    assert preview.full_shape == full.shape == (600, 500)
-    assert preview.pixels.shape == (150, 125)
-    assert not preview.pixels.flags.writeable
-    # The low-pass image is the full image at a quarter of the size: the same brightness
-    # and structure (a crude subsample of the full image correlates closely with it).
-    sub = full[::4, ::4].astype(float)
-    assert np.corrcoef(sub.ravel(), preview.pixels.astype(float).ravel())[0, 1] > 0.9
-    assert abs(preview.pixels.mean() - full.mean()) < 0.05 * full.mean()
-    assert load_preview(path, side_px=600) is None  # already small enough: no preview
-
-
-def test_uncompressed_images_get_no_preview(setdir: Path) -> None:
-    reading_set = open_reading_set(setdir, verify=False)
-    path = reading_set.image_path(reading_set.images[0])
-    assert load_preview(path, side_px=16) is None
-
-
-def test_preview_levels() -> None:
-    assert preview_levels(1000, 800, 1024) == 0
-    assert preview_levels(3000, 2500, 1024) == 2
-    assert preview_levels(4000, 4000, 1024) == 2
-    assert preview_levels(100_000, 10, 1024) == 5  # never beyond the default decomposition
 
 
 def test_a_damaged_file_gets_no_preview(j2k_setdir: Path, tmp_path: Path) -> None:

@@ -83,19 +83,22 @@ def load_preview(path: str | Path, side_px: int = PREVIEW_SIDE_PX) -> Preview | 
     # Imported here: the reader's main process unpickles Previews and must not load pydicom.
     import pydicom
     from pydicom.encaps import generate_frames
+    from pydicom.errors import InvalidDicomError
     from pydicom.uid import JPEG2000, JPEG2000Lossless
 
     from collarreader.imaging import j2k
     from collarreader.imaging.decode import modality_lut
     from collarreader.imaging.window import window_from_dataset
 
+    read_errors = (InvalidDicomError, OSError, ValueError, TypeError, AttributeError, KeyError)
     path = Path(path)
     try:
-        ds = pydicom.dcmread(path)
+        # The header alone first: an uncompressed image (no preview) costs no pixel read.
+        ds = pydicom.dcmread(path, stop_before_pixels=True)
         syntax = ds.file_meta.TransferSyntaxUID
         rows, columns = int(ds.Rows), int(ds.Columns)
         frames = int(ds.get("NumberOfFrames") or 1)
-    except (OSError, ValueError, TypeError, AttributeError, KeyError) as error:
+    except read_errors as error:
         raise DicomReadError(path, f"cannot read the header for a preview ({error}).") from error
     levels = preview_levels(rows, columns, side_px)
     if syntax not in (JPEG2000Lossless, JPEG2000) or frames != 1 or levels == 0:
@@ -103,8 +106,9 @@ def load_preview(path: str | Path, side_px: int = PREVIEW_SIDE_PX) -> Preview | 
     if not j2k.is_available(syntax):
         return None
     try:
+        ds = pydicom.dcmread(path)
         codestream = next(generate_frames(ds.PixelData, number_of_frames=1))
-    except (ValueError, StopIteration, AttributeError, KeyError) as error:
+    except (*read_errors, StopIteration) as error:
         raise DicomReadError(path, f"no JPEG 2000 codestream to preview ({error}).") from error
     pixels: np.ndarray | None = None
     while pixels is None:
