@@ -9,6 +9,7 @@
    (target ≤ 1.0 s) and one whose images are all JPEG 2000 lossless (target ≤ 1.5 s), each
    3000 × 2500 px: a subprocess running the reader with ``COLLARREADER_EXIT_AFTER_PAINT=1``
    (it prints when its window is shown and when the first case is painted, then quits),
+   (and when the first look is painted: JPEG 2000 previews at reduced resolution),
    interleaved with two peers: a subprocess that imports PySide6.QtWidgets and paints an
    empty window of the same size, and the fair peer, a bare PySide6 + pyqtgraph + pydicom
    script that decodes the same four images of the first case (``pydicom.dcmread`` +
@@ -234,7 +235,7 @@ def _launch(code: str, *args: str, pycache: Path | None) -> dict[str, float]:
     times = {}
     for line in result.stdout.splitlines():
         name, _, value = line.partition(" ")
-        if name in ("window-shown", "first-case-painted"):
+        if name in ("window-shown", "first-look-painted", "first-case-painted"):
             times[name] = float(value)
     return times
 
@@ -255,6 +256,7 @@ def bench_launch(
     window, bare PySide6 + pyqtgraph + pydicom painting the same four images)."""
     painted: list[float] = []
     shown: list[float] = []
+    looked: list[float] = []
     peer: list[float] = []
     fair: list[float] = []
     files = _first_case_files(setdir)
@@ -267,9 +269,11 @@ def bench_launch(
             times = _launch(_READER, str(setdir), db, pycache=pycache)
             painted.append(times["first-case-painted"])
             shown.append(times["window-shown"])
+            looked.append(times["first-look-painted"])
             peer.append(_launch(_PEER, pycache=pycache)["first-case-painted"])
             fair.append(_launch(_FAIR_PEER, *files, pycache=pycache)["first-case-painted"])
-    print(f"    reader window shown: {_ms(shown)}")
+    print(f"    reader window (light frame) shown: {_ms(shown)}")
+    print(f"    reader first look painted (JPEG 2000: reduced-resolution previews): {_ms(looked)}")
     print(f"    reader first case painted: {_ms(painted)}")
     print(f"    empty PySide6 window painted (peer): {_ms(peer)}")
     print(f"    PySide6 + pyqtgraph + pydicom, same four images painted (fair peer): {_ms(fair)}")

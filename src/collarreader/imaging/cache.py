@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-from collarreader.imaging.decode import load_radiograph
 from collarreader.imaging.radiograph import Radiograph
 
 # (resolved path, frame, mtime_ns, size): a file replaced on disk is a different key.
@@ -106,7 +105,7 @@ class RadiographCache:
         key = _key(path, frame)
         if key is None:
             # Missing file: let the loader raise its DicomReadError.
-            return load_radiograph(path, frame, trusted=self.trusted)
+            return _load(path, frame, trusted=self.trusted)
         with self._lock:
             self._check_open()
             cached = self._items.get(key)
@@ -210,7 +209,7 @@ class RadiographCache:
     def _decode(self, key: _Key) -> Radiograph:
         with self._lock:
             self.stats.decodes += 1
-        return load_radiograph(key[0], key[1], trusted=self.trusted)
+        return _load(key[0], key[1], trusted=self.trusted)
 
     def _prefetch_one(self, key: _Key) -> Radiograph:
         try:
@@ -248,3 +247,14 @@ def _key(path: str | Path, frame: int) -> _Key | None:
     except OSError:
         return None
     return (str(resolved), frame, stat.st_mtime_ns, stat.st_size)
+
+
+def _load(path: str | Path, frame: int, *, trusted: bool) -> Radiograph:
+    """:func:`~collarreader.imaging.decode.load_radiograph`, imported on the first decode.
+
+    Imported here, not at the top: a cache is made at the reader's launch, before the first
+    case arrives from the worker processes, and pydicom need not delay that.
+    """
+    from collarreader.imaging.decode import load_radiograph
+
+    return load_radiograph(path, frame, trusted=trusted)

@@ -105,6 +105,7 @@ _SIGNATURES: dict[str, tuple[Any, list[Any]]] = {
     "opj_set_default_decoder_parameters": (None, [ctypes.c_void_p]),
     "opj_setup_decoder": (ctypes.c_int, [ctypes.c_void_p, ctypes.c_void_p]),
     "opj_codec_set_threads": (ctypes.c_int, [ctypes.c_void_p, ctypes.c_int]),
+    "opj_set_decoded_resolution_factor": (ctypes.c_int, [ctypes.c_void_p, ctypes.c_uint32]),
     "opj_set_error_handler": (ctypes.c_int, [ctypes.c_void_p, _MESSAGE_FN, ctypes.c_void_p]),
     "opj_stream_create": (ctypes.c_void_p, [ctypes.c_size_t, ctypes.c_int]),
     "opj_stream_set_read_function": (None, [ctypes.c_void_p, _READ_FN]),
@@ -205,13 +206,19 @@ def register() -> bool:
     return _library() is not None
 
 
-def decode_codestream(codestream: bytes, *, threads: int | None = None) -> np.ndarray:
+def decode_codestream(
+    codestream: bytes, *, threads: int | None = None, reduce: int = 0
+) -> np.ndarray:
     """Decode a single-component JPEG 2000 codestream (or JP2 file).
 
     Parameters
     ----------
     codestream : the whole codestream, from SOC (FF4F) to EOC, or a JP2 file
     threads : decoding threads; default :func:`default_threads`
+    reduce : resolution levels to leave out (OpenJPEG's ``cp_reduce``): 0 decodes the full
+        image; ``r`` decodes the wavelet's low-pass image, ``ceil(size / 2**r)`` in each
+        direction, skipping the code-blocks of the ``r`` finest levels (most of the work).
+        At most the codestream's number of decomposition levels.
 
     Returns
     -------
@@ -230,7 +237,9 @@ def decode_codestream(codestream: bytes, *, threads: int | None = None) -> np.nd
     lib = _library()
     if lib is None:
         raise NotImplementedError(f"the '{PLUGIN}' decoder needs {_DEPENDENCY}")
-    return _decode(lib, codestream, threads or default_threads())
+    if reduce < 0:
+        raise ValueError(f"reduce must be 0 or more, not {reduce}")
+    return _decode(lib, codestream, threads or default_threads(), reduce)
 
 
 def decode_frame(src: bytes, runner: DecodeRunner) -> bytearray:
@@ -304,7 +313,7 @@ class _MemoryStream:
         return 1
 
 
-def _decode(lib: Any, codestream: bytes, threads: int) -> np.ndarray:
+def _decode(lib: Any, codestream: bytes, threads: int, reduce: int = 0) -> np.ndarray:
     errors: list[str] = []
 
     def on_error(message: bytes | None, _user: int | None) -> None:
@@ -334,6 +343,8 @@ def _decode(lib: Any, codestream: bytes, threads: int) -> np.ndarray:
         if not lib.opj_read_header(stream, codec, ctypes.byref(image)) or not image:
             raise ValueError(_failure("cannot read the codestream header", errors))
         _check_layout(image.contents)
+        if reduce and not lib.opj_set_decoded_resolution_factor(codec, reduce):
+            raise ValueError(_failure(f"cannot leave out {reduce} resolution levels", errors))
         if not lib.opj_decode(codec, stream, image):
             raise ValueError(_failure("cannot decode the codestream", errors))
         if not lib.opj_end_decompress(codec, stream):

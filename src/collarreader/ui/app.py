@@ -19,7 +19,6 @@ import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 
-import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
 APPLICATION_NAME = "collarreader"
@@ -105,6 +104,8 @@ def needs_offscreen(environ: Mapping[str, str] | None = None, platform: str | No
 
 def configure_pyqtgraph() -> None:
     """Global pyqtgraph options: row-major arrays, no antialiasing, black background."""
+    import pyqtgraph as pg  # here: the launch shows its light frame before pyqtgraph loads
+
     pg.setConfigOptions(
         imageAxisOrder="row-major", antialias=False, background="k", foreground="#dcdcdc"
     )
@@ -126,12 +127,16 @@ def apply_dark_style(app: QtWidgets.QApplication) -> None:
     app.setPalette(dark_palette())
 
 
-def create_application(argv: Sequence[str] | None = None) -> QtWidgets.QApplication:
+def create_application(
+    argv: Sequence[str] | None = None, *, plots: bool = True
+) -> QtWidgets.QApplication:
     """Return the QApplication, creating and configuring it the first time.
 
     Parameters
     ----------
     argv : command-line arguments for Qt (``sys.argv[:1]`` by default)
+    plots : also import and configure pyqtgraph (:func:`configure_pyqtgraph`); the reader's
+        launch passes False, shows its light frame, and configures pyqtgraph afterwards
 
     Returns
     -------
@@ -156,6 +161,47 @@ def create_application(argv: Sequence[str] | None = None) -> QtWidgets.QApplicat
         app = QtWidgets.QApplication(list(argv) if argv is not None else sys.argv[:1])
         app.setApplicationName(APPLICATION_NAME)
         app.setOrganizationName(APPLICATION_NAME)
-    configure_pyqtgraph()
+    if plots:
+        configure_pyqtgraph()
     apply_dark_style(app)
     return app
+
+
+class LightFrame(QtWidgets.QWidget):
+    """The reader's first window: plain Qt, shown before the heavy imports.
+
+    Shown before pyqtgraph, SQLAlchemy and the window's own modules are imported (about a
+    second on the reference machine). It takes the place and size the main window will take
+    (its saved geometry, else
+    maximised) and says what is happening, so the reader sees the program answer at once;
+    the main window replaces it (:meth:`close`) when it is shown.
+
+    Parameters
+    ----------
+    geometry_hex : the main window's saved geometry (``QWidget.saveGeometry`` as hex, as
+        :class:`~collarreader.ui.settings.ReaderSettings` keeps it), or ""
+    text : what the frame says
+    """
+
+    def __init__(self, geometry_hex: str = "", text: str = "Opening the reading set…") -> None:
+        super().__init__()
+        self.setWindowTitle(APPLICATION_NAME)
+        self.label = QtWidgets.QLabel(text, self)
+        self.label.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.addWidget(self.label)
+        self._geometry_hex = geometry_hex
+
+    def show_like_main_window(self) -> None:
+        """Show with the main window's saved geometry, or maximised the first time."""
+        restored = False
+        if self._geometry_hex:
+            try:
+                data = QtCore.QByteArray.fromHex(self._geometry_hex.encode("ascii"))
+            except UnicodeEncodeError:
+                data = None
+            restored = data is not None and self.restoreGeometry(data)
+        if restored:
+            self.show()
+        else:
+            self.showMaximized()

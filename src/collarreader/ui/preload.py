@@ -18,19 +18,39 @@ and nothing is decoded.
 from __future__ import annotations
 
 import multiprocessing
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 if TYPE_CHECKING:
+    from collarreader.imaging.preview import Preview
     from collarreader.imaging.radiograph import Radiograph
 
-__all__ = ["FirstCaseLoader", "verify_and_load", "warm_up"]
+__all__ = ["FirstCaseLoader", "verify_and_load", "verify_and_preview", "warm_up"]
+
+T = TypeVar("T")
 
 WORKERS = 2
 """Worker processes: the reference workstation has two cores."""
+
+
+WORKER_NICENESS = 5
+"""How much lower the workers' scheduling priority is than the main process's (POSIX nice).
+
+At launch the main process's imports (Qt, pyqtgraph, SQLAlchemy: seconds of single-threaded
+work) are the longer path to the first paint; the workers' decoding must take the other core,
+not time slices from the main process."""
+
+
+def lower_priority() -> None:
+    """Worker initializer: yield the CPU to the main process (no-op where unsupported)."""
+    import contextlib
+    import os
+
+    with contextlib.suppress(AttributeError, OSError):
+        os.nice(WORKER_NICENESS)
 
 
 def warm_up() -> bool:
@@ -38,6 +58,43 @@ def warm_up() -> bool:
     import collarreader.imaging.decode  # noqa: F401
 
     return True
+
+
+def _verify(path: str, sha256: str) -> None:
+    """Raise ReadingSetError unless the file's SHA-256 is the recorded one."""
+    from collarreader.errors import ReadingSetError
+    from collarreader.study.readingset import sha256_file
+
+    try:
+        digest = sha256_file(path)
+    except OSError as error:
+        message = f"{path}: missing or unreadable ({error.strerror}); copy the set again."
+        raise ReadingSetError(message) from error
+    if digest != sha256:
+        message = (
+            f"{path}: modified (SHA-256 does not match readingset.json); copy the set again "
+            "from the study lead's original."
+        )
+        raise ReadingSetError(message)
+
+
+def verify_and_preview(path: str, sha256: str) -> Preview | None:
+    """Check the file's SHA-256, then decode its reduced-resolution preview.
+
+    None for a file that has no preview (not JPEG 2000, or already small): see
+    :func:`collarreader.imaging.preview.load_preview`.
+
+    Raises
+    ------
+    ReadingSetError
+        The file is missing or its bytes differ from the recorded hash (nothing is decoded).
+    DicomReadError
+        The preview cannot be decoded.
+    """
+    from collarreader.imaging.preview import load_preview
+
+    _verify(path, sha256)
+    return load_preview(path)
 
 
 def verify_and_load(path: str, sha256: str) -> Radiograph:
@@ -55,21 +112,9 @@ def verify_and_load(path: str, sha256: str) -> Radiograph:
     DicomReadError
         The file cannot be decoded.
     """
-    from collarreader.errors import ReadingSetError
     from collarreader.imaging.decode import load_radiograph
-    from collarreader.study.readingset import sha256_file
 
-    try:
-        digest = sha256_file(path)
-    except OSError as error:
-        message = f"{path}: missing or unreadable ({error.strerror}); copy the set again."
-        raise ReadingSetError(message) from error
-    if digest != sha256:
-        message = (
-            f"{path}: modified (SHA-256 does not match readingset.json); copy the set again "
-            "from the study lead's original."
-        )
-        raise ReadingSetError(message)
+    _verify(path, sha256)
     return load_radiograph(path, trusted=True)
 
 
@@ -90,7 +135,9 @@ class FirstCaseLoader:
         """Start the workers and let each import the decoder."""
         try:
             self._pool = ProcessPoolExecutor(
-                self.workers, mp_context=multiprocessing.get_context("spawn")
+                self.workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=lower_priority,
             )
             for _ in range(self.workers):
                 self._pool.submit(warm_up)
@@ -102,12 +149,27 @@ class FirstCaseLoader:
 
         Returns an empty mapping when the pool could not start (the caller decodes itself).
         """
+        return self._submit(verify_and_load, images)
+
+    def previews(
+        self, images: Sequence[tuple[str, Path, str]]
+    ) -> dict[str, Future[Preview | None]]:
+        """Verify and decode reduced-resolution previews in the workers (see :meth:`load`).
+
+        Send these before the same images' :meth:`load`: the workers take jobs in order, so
+        every preview of the case is painted before the first full decode ends.
+        """
+        return self._submit(verify_and_preview, images)
+
+    def _submit(
+        self, job: Callable[[str, str], T], images: Sequence[tuple[str, Path, str]]
+    ) -> dict[str, Future[T]]:
         if self._pool is None:
             return {}
-        futures: dict[str, Future[Radiograph]] = {}
+        futures: dict[str, Future[T]] = {}
         try:
             for key, path, sha256 in images:
-                futures[key] = self._pool.submit(verify_and_load, str(path), sha256)
+                futures[key] = self._pool.submit(job, str(path), sha256)
         except (RuntimeError, BrokenProcessPool):
             for future in futures.values():
                 future.cancel()

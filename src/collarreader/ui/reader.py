@@ -5,12 +5,20 @@ Launch, in the order that puts the first case on screen soonest (:func:`run_read
 1. the reading set's ``readingset.json`` and protocol are read and the reader is checked
    (no image is read yet);
 2. two worker processes start and import the DICOM decoder (:mod:`collarreader.ui.preload`);
-3. Qt starts and the reader database is opened (created or upgraded after a backup; its
-   set UUID, reader and protocol must match); the first case is chosen from it;
-4. the workers hash the first case's four images and decode each one whose SHA-256 matches
-   ``readingset.json`` — meanwhile the main process builds and shows the window, whose
-   viewports say "loading…"; each image is painted as it arrives;
-5. the SHA-256 of every other image of the set is checked in a background thread.
+   the likely first case is guessed from the reader database with ``sqlite3`` alone
+   (:func:`~collarreader.ui.startup.guess_first_case`) and sent to them at once: first its
+   reduced-resolution JPEG 2000 previews, then its full images, each hashed before it is
+   decoded — they work while this process does steps 3 and 4;
+3. Qt starts without pyqtgraph and a light frame is shown where the window will be
+   (:class:`~collarreader.ui.app.LightFrame`);
+4. SQLAlchemy, pyqtgraph and the window's modules are imported (pydicom is not: this process
+   decodes nothing at launch), the reader database is opened (created or upgraded after a
+   backup; its set UUID, reader and protocol must match) and the first case is chosen from
+   it (another case than the guess is sent to the workers then);
+5. the window replaces the frame, its viewports say "loading…"; each preview is painted as
+   it arrives (:class:`~collarreader.ui.preview.PreviewPainter`), then each full image;
+6. once the first case is painted in full, the SHA-256 of every other image of the set is
+   checked in a background thread (earlier, its hashing would compete for the two cores).
 
 Integrity, honestly: no image is decoded before its own bytes matched the recorded hash, and
 nothing can be scored (tools, form, submit, undo are read-only, the status bar says why)
@@ -27,8 +35,10 @@ the current folder — outside the reading set (which stays read-only and identi
 reader) and named so that two sets or two readers never share a file.
 
 Benchmark hook: with ``COLLARREADER_EXIT_AFTER_PAINT=1`` the reader prints
-``window-shown <seconds>`` once its frame is up and ``first-case-painted <seconds>`` once
-every image of the first case is painted, then quits (seconds since the time in
+``window-shown <seconds>`` once its light frame is up, ``first-look-painted <seconds>`` once
+every preview of the first case is painted (at once when it has none) and
+``first-case-painted <seconds>`` once every image of the first case is painted in full,
+then quits (seconds since the time in
 ``COLLARREADER_LAUNCH_T0``, a ``time.time()`` value, or since :func:`run_reader` began).
 """
 
@@ -37,11 +47,11 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from collarreader.errors import CollarReaderError, ReadingSetError
 from collarreader.study.readingset import (
@@ -51,12 +61,16 @@ from collarreader.study.readingset import (
     verify_files,
 )
 from collarreader.ui.preload import FirstCaseLoader
+from collarreader.ui.startup import guess_first_case
 
 if TYPE_CHECKING:
     from collarreader.db.engine import Database
     from collarreader.imaging import Radiograph, RadiographCache, Spacing
+    from collarreader.ui.app import LightFrame
     from collarreader.ui.main_window import AskReason, AskSize, MainWindow
     from collarreader.ui.settings import ReaderSettings
+
+T = TypeVar("T")
 
 CACHE_BYTES = 1 << 30
 """Decoded-image budget: about 20 full-size 2560 × 2048 uint16 radiographs (five cases)."""
@@ -201,8 +215,10 @@ def _build(
     from collarreader.session import ReadingSession
 
     trace("imaging-session-imported")
+    from collarreader.ui.app import configure_pyqtgraph
     from collarreader.ui.main_window import MainWindow, ask_known_size, ask_reopen_reason
 
+    configure_pyqtgraph()  # the launch started Qt without it (its light frame came first)
     trace("window-imported")
 
     path = Path(db_path) if db_path is not None else default_db_path(reading_set, reader_id)
@@ -300,6 +316,7 @@ def run_reader(setdir: str | Path, reader_id: str, db_path: str | Path | None = 
     t0 = float(os.environ.get("COLLARREADER_LAUNCH_T0", started))
     bench = bool(os.environ.get("COLLARREADER_EXIT_AFTER_PAINT"))
     loader = FirstCaseLoader()
+    frame: LightFrame | None = None
 
     def trace(label: str) -> None:
         if bench:
@@ -312,13 +329,32 @@ def run_reader(setdir: str | Path, reader_id: str, db_path: str | Path | None = 
         check_reader(reading_set, reader_id)
         loader.warm()
         trace("workers-started")
-        from collarreader.ui.app import create_application
+        # The likely first case goes to the workers now: they decode it while this process
+        # imports Qt, pyqtgraph and SQLAlchemy and builds the window (seconds, not idle).
+        path = Path(db_path) if db_path is not None else default_db_path(reading_set, reader_id)
+        worklist = [entry.case_code for entry in reading_set.worklist(reader_id)]
+        guess = guess_first_case(path, worklist, reader_id)
+        early_previews = _send_case(loader.previews, reading_set, guess)
+        early = _send_case(loader.load, reading_set, guess)
+        trace("first-case-sent")
+        from collarreader.ui.app import LightFrame, create_application
+        from collarreader.ui.settings import ReaderSettings
 
-        app = create_application()
-        trace("qt-started")
-        reader = _build(reading_set, reader_id, db_path, trusted=True, trace=trace)
+        app = create_application(plots=False)
+        settings = ReaderSettings.load()
+        frame = LightFrame(settings.geometry, f"Opening {reading_set.path.name}…")
+        frame.show_like_main_window()
+        app.processEvents()
+        trace("frame-shown")
+        if bench:
+            print(f"window-shown {time.time() - t0:.3f}", flush=True)  # noqa: T201
+        reader = _build(
+            reading_set, reader_id, db_path, trusted=True, trace=trace, settings=settings
+        )
     except CollarReaderError as error:
         loader.shutdown()
+        if frame is not None:
+            frame.close()
         return _refuse(error)
     reader.loader = loader
     window = reader.window
@@ -326,23 +362,33 @@ def run_reader(setdir: str | Path, reader_id: str, db_path: str | Path | None = 
     from collarreader.ui.startup import first_case_code
 
     code = first_case_code(window.session, window.cases)
-    pending: dict[str, Future[Radiograph]] = {}
-    if code is not None:
-        case = reading_set.case(code)
-        pending = loader.load(
-            [(i.image_code, reading_set.image_path(i), i.sha256) for i in case.images]
-        )
-    trace("first-case-sent")
+    if code == guess:
+        previews, pending = early_previews, early
+    else:
+        previews = _send_case(loader.previews, reading_set, code)
+        pending = _send_case(loader.load, reading_set, code)
+    trace("first-case-chosen")
     reader.checker = ThreadPoolExecutor(1, thread_name_prefix="verify")
-    window.begin_integrity_check(reader.checker.submit(_check_rest, reading_set, pending))
+    # The whole-set check starts once the first case is painted: its hashing would compete
+    # with the main thread and the workers for the two cores meanwhile.
+    verdict: Future[list[str]] = Future()
+    window.begin_integrity_check(verdict)
     window.show_as_last_time()
-    if bench:
-        app.processEvents()
-        print(f"window-shown {time.time() - t0:.3f}", flush=True)  # noqa: T201
+    frame.close()
+    trace("window-shown")
+
+    def start_check() -> None:
+        if reader.checker is None or verdict.done():
+            return
+        try:
+            _chain(reader.checker.submit(_check_rest, reading_set, pending), verdict)
+        except RuntimeError:  # the reader closed before the first paint
+            verdict.cancel()
 
     def first_painted(_code: str) -> None:
         window.images_ready.disconnect(first_painted)
         loader.shutdown()
+        start_check()
         if bench:
             window.grab()  # forces the paint of every viewport
             print(f"first-case-painted {time.time() - t0:.3f}", flush=True)  # noqa: T201
@@ -350,14 +396,56 @@ def run_reader(setdir: str | Path, reader_id: str, db_path: str | Path | None = 
 
             QtCore.QTimer.singleShot(0, window.close)
 
+    def first_look() -> None:
+        if bench:
+            if painter is not None and painter.painted:
+                window.grid.grab()  # forces the previews' paint (no grab when there are none)
+            print(f"first-look-painted {time.time() - t0:.3f}", flush=True)  # noqa: T201
+
     window.images_ready.connect(first_painted)
+    painter = None  # kept referenced while the event loop runs
     if code is not None:
         window.open_case(code, pending=pending)
+        from collarreader.ui.preview import PreviewPainter
+
+        painter = PreviewPainter(window, code, previews, on_all_painted=first_look)
+        painter.start()
+    else:
+        start_check()
     try:
         app.exec()
     finally:
         reader.close()
     return 0
+
+
+def _chain(source: Future[list[str]], target: Future[list[str]]) -> None:
+    """Give ``target`` the outcome of ``source`` once it has one."""
+
+    def copy(done: Future[list[str]]) -> None:
+        if target.done():
+            return
+        error = done.exception() if not done.cancelled() else None
+        if done.cancelled():
+            target.cancel()
+        elif error is not None:
+            target.set_exception(error)
+        else:
+            target.set_result(done.result())
+
+    source.add_done_callback(copy)
+
+
+def _send_case(
+    send: Callable[[Sequence[tuple[str, Path, str]]], dict[str, Future[T]]],
+    reading_set: ReadingSet,
+    code: str | None,
+) -> dict[str, Future[T]]:
+    """Hand a case's images to the workers (image code → future); nothing for no case."""
+    if code is None:
+        return {}
+    images = reading_set.case(code).images
+    return send([(i.image_code, reading_set.image_path(i), i.sha256) for i in images])
 
 
 def can_show_dialog(environ: Mapping[str, str] | None = None) -> bool:
