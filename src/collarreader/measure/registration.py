@@ -161,6 +161,19 @@ def _metal_window(values: npt.NDArray[np.float32], name: str) -> tuple[float, fl
     # tissue stay in the lower classes, so a remodelling cortex or a changed soft-tissue
     # shadow never enters the map.
     threshold = float(filters.threshold_multiotsu(sample, classes=4)[-1])
+    # A calibration ball (steel, often the brightest thing on the film) can claim the top class
+    # and lift the threshold into the implant's own grey values, which changes the implant's
+    # outline from film to film: take the classes again without the smaller bright objects.
+    step = 2 if values.size > 400_000 else 1
+    coarse = values[::step, ::step]
+    labels, count = ndimage.label(coarse > threshold)
+    if count > 1:
+        sizes = np.bincount(labels.ravel())
+        sizes[0] = 0
+        others = (labels > 0) & (labels != int(np.argmax(sizes)))
+        others = ndimage.binary_dilation(others, iterations=2)
+        sample = coarse[~others].ravel()
+        threshold = float(filters.threshold_multiotsu(sample, classes=4)[-1])
     above = sample[sample > threshold]
     median = float(np.median(above)) if above.size else float(high)
     plateau = threshold + PLATEAU_FRACTION * (median - threshold)
