@@ -73,6 +73,9 @@ def dicomweb_plugin() -> Path | None:
 def write_config(folder: Path, port: int, plugin: Path) -> Path:
     """Write the configuration and the credentials file into ``folder``; return the config."""
     storage = folder / "storage"
+    # A throwaway PACS: an earlier run's instances (same UIDs, other pixels when the phantom
+    # changed) must not answer for this run's uploads.
+    shutil.rmtree(storage, ignore_errors=True)
     storage.mkdir(parents=True, exist_ok=True)
     config = {
         "Name": "collarreader-test",
@@ -86,6 +89,7 @@ def write_config(folder: Path, port: int, plugin: Path) -> Path:
         "Plugins": [str(plugin)],
         "DicomWeb": {"Enable": True, "Root": "/dicom-web/"},
         "StableAge": 1,
+        "OverwriteInstances": True,
         "HttpCompressionEnabled": False,
     }
     path = folder / "orthanc.json"
