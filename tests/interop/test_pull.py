@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import socket
 from pathlib import Path
 from typing import Any
@@ -25,8 +26,16 @@ def uploaded(orthanc: Any, phantom_study: Path) -> list[dict[str, str]]:
     with (phantom_study / "manifest.csv").open(encoding="utf-8") as stream:
         for source in csv.DictReader(stream):
             path = phantom_study / source["path"]
-            orthanc.request("POST", "/instances", path.read_bytes())
             header = pydicom.dcmread(path, stop_before_pixels=True)
+            # A PACS left running by an earlier run may hold this UID with other pixels (the
+            # phantom changed since): remove it, so the pull is compared with this upload.
+            found = json.loads(
+                orthanc.request("POST", "/tools/lookup", header.SOPInstanceUID.encode())
+            )
+            for resource in found:
+                if resource.get("Type") == "Instance":
+                    orthanc.request("DELETE", f"/instances/{resource['ID']}")
+            orthanc.request("POST", "/instances", path.read_bytes())
             rows.append(
                 {
                     "study_uid": header.StudyInstanceUID,
