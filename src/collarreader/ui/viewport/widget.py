@@ -1,34 +1,37 @@
-"""One radiograph on screen: window/level, zoom, inversion, loupe, overlays and pointer events.
+"""The :class:`Viewport` widget: one radiograph with its window, zoom, text, overlays and loupe.
 
-Coordinates
------------
-Stored geometry uses image pixel coordinates (x=column, y=row) with the origin at the
-*centre* of the top-left pixel. pyqtgraph's ImageItem (row-major, at the origin of its
-ViewBox) covers pixel ``(x, y)`` with the square ``[x, x+1] × [y, y+1]`` in *view*
-coordinates, so a pixel centre sits at ``+0.5``. :func:`pixel_to_view` and
-:func:`view_to_pixel` are the only places that know this; overlay items added with
-:meth:`Viewport.add_overlay_item` live in view coordinates.
+Part of :mod:`collarreader.ui.viewport` (see its docstring).
 
-Mouse
------
-Left button: the active measurement tool (``set_tool_active(True)``), otherwise pan.
-Right-drag: window/level (horizontal → width, vertical → centre). Middle-drag: pan.
-Wheel: zoom about the cursor. Double-click: :attr:`Viewport.double_clicked`.
+Over 600 lines because it is one widget: its sections (content, text, window/level, zoom,
+registered display, coordinates, overlays, tools) share the widget's state, and splitting the
+class would only spread that state over mixins.
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
-from enum import StrEnum
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from collarreader.imaging import Radiograph, Spacing, SpacingSource, Window
+from collarreader.imaging import Radiograph, Spacing, Window
 from collarreader.ui.magnifier import Magnifier
+from collarreader.ui.viewport.coordinates import (
+    PIXEL_CENTER_OFFSET,
+    pixel_index,
+    pixel_to_view,
+    view_to_pixel,
+)
+from collarreader.ui.viewport.events import (
+    _BUTTONS,
+    Corner,
+    CursorSample,
+    PointerButton,
+    _pointer_event,
+)
+from collarreader.ui.viewport.status_text import _format_value
+from collarreader.ui.viewport.view_box import _ReaderViewBox
 from collarreader.ui.windowing import (
     ValueRange,
     WindowPreset,
@@ -38,9 +41,6 @@ from collarreader.ui.windowing import (
     value_range,
     window_to_levels,
 )
-
-PIXEL_CENTER_OFFSET = 0.5
-"""View coordinate of the centre of pixel 0 (pyqtgraph puts pixel edges on integers)."""
 
 _INVERT_LUT = np.arange(255, -1, -1, dtype=np.uint8)
 _BORDER_PX = 2
@@ -57,240 +57,6 @@ _BADGE_WARNING_STYLE = (
 )
 _MESSAGE_STYLE = "color: #f0b060; background: transparent; font-size: 13px; padding: 12px;"
 _PLACEHOLDER_STYLE = "color: #6a6a6a; background: transparent; font-size: 13px;"
-
-
-# ------------------------------------------------------------------ coordinates (pure)
-
-
-def pixel_to_view(x: float, y: float) -> tuple[float, float]:
-    """View (ImageItem) coordinates of image pixel ``(x, y)``.
-
-    Parameters
-    ----------
-    x, y : pixel (x=column, y=row), origin at the centre of the top-left pixel
-
-    Returns
-    -------
-    (vx, vy) : pyqtgraph view coordinates, where pixel edges lie on integers
-    """
-    return (x + PIXEL_CENTER_OFFSET, y + PIXEL_CENTER_OFFSET)
-
-
-def view_to_pixel(vx: float, vy: float) -> tuple[float, float]:
-    """Image pixel ``(x, y)`` of pyqtgraph view coordinates; inverse of :func:`pixel_to_view`."""
-    return (vx - PIXEL_CENTER_OFFSET, vy - PIXEL_CENTER_OFFSET)
-
-
-def pixel_index(x: float, y: float) -> tuple[int, int]:
-    """Column and row of the pixel containing point ``(x, y)`` (pixel coordinates)."""
-    return (math.floor(x + PIXEL_CENTER_OFFSET), math.floor(y + PIXEL_CENTER_OFFSET))
-
-
-# ------------------------------------------------------------------ status-bar text (pure)
-
-
-def _format_value(value: float | int | np.generic) -> str:
-    number = float(value)
-    if number.is_integer() and abs(number) < 1e15:
-        return str(int(number))
-    return f"{number:.4g}"
-
-
-def cursor_text(
-    radiograph: Radiograph, x: float, y: float, calibration_note: str | None = None
-) -> str:
-    """Status-bar text for the cursor at pixel ``(x, y)`` of a radiograph.
-
-    Parameters
-    ----------
-    radiograph : the image under the cursor
-    x, y : cursor position, pixel (x=column, y=row), origin at the centre of the top-left pixel
-    calibration_note : appended after the mm position when given (e.g. the calibration text)
-
-    Returns
-    -------
-    str
-        e.g. ``"x 1203, y 884 px · value 2811 · 143.2 mm, 106.1 mm"``; the value is left out
-        outside the image and the mm part when the image has no spacing.
-    """
-    col, row = pixel_index(x, y)
-    parts = [f"x {col}, y {row} px"]
-    rows, cols = radiograph.pixels.shape[:2]
-    if 0 <= col < cols and 0 <= row < rows:
-        parts.append(f"value {_format_value(radiograph.pixels[row, col])}")
-    spacing = radiograph.spacing
-    if spacing is not None:
-        parts.append(f"{x * spacing.col_mm:.1f} mm, {y * spacing.row_mm:.1f} mm")
-    if calibration_note:
-        parts.append(calibration_note)
-    return " · ".join(parts)
-
-
-def calibration_text(radiograph: Radiograph, manual: str | None = None) -> str:
-    """Where the mm values of a radiograph come from, as shown next to every measurement.
-
-    Parameters
-    ----------
-    radiograph : the image
-    manual : description of a manual calibration made on this image by the reader
-        (e.g. ``"ball 25 mm"``); it takes precedence over the file's spacing
-
-    Returns
-    -------
-    str
-        e.g. ``"manual: ball 25 mm"``, ``"Imager Pixel Spacing ÷ magnification 1.15"``,
-        ``"Imager Pixel Spacing, detector plane, not calibrated"``, ``"uncalibrated (px)"``.
-    """
-    if manual:
-        return f"manual: {manual}"
-    spacing = radiograph.spacing
-    if spacing is None:
-        return "uncalibrated (px)"
-    # The loader's note says more (magnification factor, calibration type, values it
-    # ignored); the source's own label stands in when a radiograph carries none.
-    return radiograph.spacing_note or spacing.source.label
-
-
-def calibration_badge(radiograph: Radiograph, manual: str | None = None) -> tuple[str, bool]:
-    """The badge on a viewport: where its mm come from, and whether that is a calibration.
-
-    Parameters
-    ----------
-    radiograph : the image
-    manual : the reader's calibration on this image (``"ball 25 mm"``), or None
-
-    Returns
-    -------
-    (str, bool)
-        The text (``"manual: ball 25 mm"``, ``"Pixel Spacing 0.143 mm"``, ``"Imager Pixel
-        Spacing ÷ magnification 1.15"``, ``"detector plane, not calibrated"``, ``"px only, not
-        calibrated"``) and True when the mm are calibrated at the object: a manual calibration,
-        (0028,0030) *Pixel Spacing*, or (0018,1164) *Imager Pixel Spacing* ÷ (0018,1114)
-        *Estimated Radiographic Magnification Factor*. The detector plane alone and no spacing
-        at all are not calibrated (the badge then takes the warning colour).
-    """
-    if manual:
-        return f"manual: {manual}", True
-    spacing = radiograph.spacing
-    if spacing is None:
-        return "px only, not calibrated", False
-    if spacing.source is SpacingSource.pixel_spacing:
-        return f"Pixel Spacing {spacing.col_mm:.3g} mm", True
-    if spacing.source is SpacingSource.imager_magnified:
-        return calibration_text(radiograph), True
-    if spacing.source is SpacingSource.manual:
-        return "manual calibration", True
-    return "detector plane, not calibrated", False
-
-
-# ------------------------------------------------------------------ event payloads
-
-
-class PointerButton(StrEnum):
-    """Mouse button of a pointer event, independent of Qt."""
-
-    left = "left"
-    middle = "middle"
-    right = "right"
-    none = "none"
-
-
-@dataclass(frozen=True)
-class PointerEvent:
-    """A mouse event in image pixel coordinates, for the Qt-free measurement tools.
-
-    Attributes
-    ----------
-    x_px, y_px : pixel (x=column, y=row), origin at the centre of the top-left pixel;
-        may lie outside the image
-    button : the button pressed, moved with or released (``none`` for hover moves)
-    shift, ctrl, alt : keyboard modifiers held (ctrl is Command on macOS)
-    """
-
-    x_px: float
-    y_px: float
-    button: PointerButton
-    shift: bool = False
-    ctrl: bool = False
-    alt: bool = False
-
-
-class CursorSample(NamedTuple):
-    """Cursor position over a viewport and the pixel value under it (None outside the image)."""
-
-    x_px: float
-    y_px: float
-    value: float | None
-
-
-class Corner(StrEnum):
-    """Corners of a viewport that carry overlay text."""
-
-    top_left = "top_left"
-    top_right = "top_right"
-    bottom_left = "bottom_left"
-    bottom_right = "bottom_right"
-
-
-_BUTTONS = {
-    QtCore.Qt.MouseButton.LeftButton: PointerButton.left,
-    QtCore.Qt.MouseButton.MiddleButton: PointerButton.middle,
-    QtCore.Qt.MouseButton.RightButton: PointerButton.right,
-}
-
-
-def _pointer_event(
-    x_px: float, y_px: float, button: PointerButton, modifiers: QtCore.Qt.KeyboardModifier
-) -> PointerEvent:
-    mods = QtCore.Qt.KeyboardModifier
-    return PointerEvent(
-        x_px=x_px,
-        y_px=y_px,
-        button=button,
-        shift=bool(modifiers & mods.ShiftModifier),
-        ctrl=bool(modifiers & mods.ControlModifier),
-        alt=bool(modifiers & mods.AltModifier),
-    )
-
-
-# ------------------------------------------------------------------ the view box
-
-
-class _ReaderViewBox(pg.ViewBox):
-    """ViewBox whose right-drag sets the window and whose left button can belong to a tool.
-
-    pyqtgraph offers drags only to items that did not take them, so ROI items added on
-    top keep their own handles; what falls through to the image arrives here.
-    """
-
-    def __init__(self, owner: Viewport) -> None:
-        super().__init__(lockAspect=True, invertY=True, enableMenu=False)
-        self._owner = owner
-
-    def mouseDragEvent(self, ev: Any, axis: int | None = None) -> None:  # noqa: N802
-        button = ev.button()
-        if button == QtCore.Qt.MouseButton.RightButton:
-            ev.accept()
-            self._owner._window_drag(ev)
-            return
-        if button == QtCore.Qt.MouseButton.LeftButton and self._owner.tool_active:
-            ev.accept()
-            self._owner._tool_drag(ev)
-            return
-        super().mouseDragEvent(ev, axis)
-
-    def mouseClickEvent(self, ev: Any) -> None:  # noqa: N802
-        if ev.double():
-            if ev.button() == QtCore.Qt.MouseButton.LeftButton:
-                ev.accept()
-                self._owner.double_clicked.emit()
-            return
-        if ev.button() == QtCore.Qt.MouseButton.LeftButton and self._owner.tool_active:
-            ev.accept()
-            self._owner._tool_click(ev)
-            return
-        super().mouseClickEvent(ev)
-
 
 # ------------------------------------------------------------------ the viewport
 
