@@ -38,6 +38,7 @@ from collarreader.tools import (
 )
 from collarreader.ui.hanging import HangingGrid
 from collarreader.ui.measurements import MeasurementList, method_label
+from collarreader.ui.migration_overlay import MigrationOverlay
 from collarreader.ui.overlays import AnnotationOverlay
 from collarreader.ui.profile_plot import ProfilePlot
 from collarreader.ui.scoring_panel import FieldEdit, ScoringPanel
@@ -334,6 +335,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.actions_by_name: dict[str, QtGui.QAction] = {}
         self._build_actions()
         self._build_menus_and_toolbar()
+        self.migration = MigrationOverlay(self)
         self.overlay_help: ShortcutOverlay | None = None
 
         app = QtWidgets.QApplication.instance()
@@ -358,6 +360,7 @@ class MainWindow(QtWidgets.QMainWindow):
             "undo": self.undo,
             "redo": self.redo,
             "tool_none": self.escape,
+            "tool_migration": lambda: self.migration.toggle(),  # noqa: PLW0108 - made later
             "finish_line": self._finish_or_maximise,
             "next_zone": self.next_zone,
             "relabel": self.relabel_selected,
