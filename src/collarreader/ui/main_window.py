@@ -99,6 +99,7 @@ _TOOLBAR_WORDS = {
     "tool_bridging": "Bridging",
     "tool_rll": "RLL",
     "tool_thickness": "Thickness",
+    "tool_migration": "Migration",
     "undo": "Undo",
     "redo": "Redo",
     "submit": "Submit",

@@ -79,11 +79,10 @@ class MigrationOverlay(QtCore.QObject):
             snap=self._snap,
         )
         self.active = False
+        self._refused = False
         self._items: dict[int, QtWidgets.QGraphicsPathItem] = {}
         self.action = window.actions_by_name[ACTION]
         self.action.setCheckable(True)
-        key = self.action.shortcut().toString(QtGui.QKeySequence.SequenceFormat.NativeText)
-        self.action.setIconText(f"Migration {key}".strip())
         toolbar_actions = window.toolbar.actions()
         thickness = window.actions_by_name["tool_thickness"]
         after = toolbar_actions.index(thickness) + 1 if thickness in toolbar_actions else -1
@@ -164,10 +163,13 @@ class MigrationOverlay(QtCore.QObject):
             self.deactivate()
             return
         recorded = self.tool.last_recorded
+        if what == "press":
+            self._refused = False
         try:
             getattr(self.tool, what)(code, event)
         except CollarReaderError as error:
             window.report_error(error)
+            self._refused = True  # the release must not cover the refusal with the prompt
             self.redraw()
             return
         self.redraw()
@@ -180,7 +182,7 @@ class MigrationOverlay(QtCore.QObject):
                 f"{migration.migration_mm:+.2f} mm (Ctrl+Z undoes it).",
                 _PROMPT_MS,
             )
-        elif what == "release":
+        elif what == "release" and not self._refused:
             self._prompt()
 
     def _prompt(self) -> None:

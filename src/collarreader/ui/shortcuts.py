@@ -72,7 +72,7 @@ SHORTCUTS: tuple[Shortcut, ...] = (
     Shortcut("tool_thickness", ("T",), "Cortical thickness caliper", "Tools"),
     Shortcut(
         "tool_migration",
-        ("G",),
+        ("E",),
         "Migration: implant and bone landmarks and a known-size caliper on both films",
         "Tools",
     ),
