@@ -124,6 +124,11 @@ class MigrationTool:
         return busy
 
     @property
+    def case_code(self) -> str | None:
+        """The case the marks were placed on (None before the first mark)."""
+        return self._case_code
+
+    @property
     def film(self) -> FilmMarks | None:
         """The film being marked now (None before the first click)."""
         return self.films[-1] if self.films else None

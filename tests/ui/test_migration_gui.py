@@ -28,10 +28,11 @@ if TYPE_CHECKING:
 KNOWN_MM = 25.0
 
 
-@pytest.fixture(scope="module")
-def setdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+@pytest.fixture(scope="module", params=[False, True], ids=["timepoints", "blinded"])
+def setdir(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Path:
+    """A two-patient phantom set; blinded: the grid's columns are the set's "A"/"B"."""
     root = tmp_path_factory.mktemp("migration")
-    generate_study(root / "phantom", patients=1, seed=5, small=True, burned_in=0)
+    generate_study(root / "phantom", patients=2, seed=5, small=True, burned_in=0)
     prepare_reading_set(
         root / "phantom" / "manifest.csv",
         root / "set",
@@ -39,6 +40,7 @@ def setdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         ["A"],
         seed=5,
         repeat_fraction=0.0,
+        blind_timepoints=request.param,
     )
     return root / "set"
 
@@ -113,7 +115,9 @@ def test_the_key_obeys_the_typing_guard_and_the_button_is_on_the_tool_bar(
     focus(qtbot, viewport.graphics_view)
     QTest.keyClick(viewport.graphics_view, QtCore.Qt.Key.Key_E)
     assert window.migration.active
-    assert "implant landmark on the 6 m film" in window.statusBar().currentMessage()
+    earlier_label = window.grid.labels[0]
+    assert earlier_label == ("A" if window.reading_set.blind_timepoints else "6 m")
+    assert f"implant landmark on the {earlier_label} film" in window.statusBar().currentMessage()
     assert window.tool_label.text() == "Tool: migration"
     window.action("tool_thickness").trigger()  # another tool takes the left button back
     assert not window.migration.active
@@ -154,7 +158,8 @@ def test_clicks_on_both_films_record_the_migration_as_one_undo_step(
         ends = snap_to_edges(radiograph.pixels, *received[-1], invert=invert)
         films[name] = FilmLandmarks(implant, bone, ends, KNOWN_MM)
         if name == "earlier":
-            assert "implant landmark on the 12 m film" in window.statusBar().currentMessage()
+            message = window.statusBar().currentMessage()
+            assert f"implant landmark on the {window.grid.labels[1]} film" in message
     assert len(opened.asked) == 2  # the known size confirmed once per film
     context = window.session.context
     assert context is not None
@@ -177,6 +182,7 @@ def test_clicks_on_both_films_record_the_migration_as_one_undo_step(
     (score,) = [
         s for s in window.repository.scores(context.reading_id) if s.field_key == "migration_mm"
     ]
+    assert score.timepoint == window.grid.timepoints[1]  # "B" when blinded: never the truth
     assert float(score.value) == pytest.approx(row["migration_mm"], abs=0.05)  # protocol: 0.1 mm
     assert "recorded" in window.statusBar().currentMessage()
     assert verify_database(opened.path) == []
@@ -192,7 +198,8 @@ def test_a_click_on_the_later_film_first_says_where_to_start(opened: Opened, mou
     window.action("tool_migration").trigger()
     later_view = window.grid.viewports[1]
     mouse.click(later_view, mouse.point(later_view, 100.0, 100.0))
-    assert "start on the 6 m film of AP" in window.statusBar().currentMessage()
+    message = window.statusBar().currentMessage()
+    assert f"start on the {window.grid.labels[0]} film of AP" in message
     earlier_view = window.grid.viewports[0]
     mouse.click(earlier_view, mouse.point(earlier_view, 100.0, 100.0))
     assert window.migration.tool.films[0].implant_px is not None
@@ -203,3 +210,22 @@ def test_a_click_on_the_later_film_first_says_where_to_start(opened: Opened, mou
     assert not window.migration._items
     QTest.keyClick(earlier_view.graphics_view, QtCore.Qt.Key.Key_Escape)
     assert not window.migration.active
+
+
+def test_marks_are_dropped_when_another_case_opens(
+    opened: Opened, mouse: Mouse, qtbot: QtBot
+) -> None:
+    window = opened.window
+    window.action("tool_migration").trigger()
+    earlier_view = window.grid.viewports[0]
+    mouse.click(earlier_view, mouse.point(earlier_view, 100.0, 100.0))
+    first = window.migration.tool.case_code
+    assert first is not None
+    assert window.migration._items
+    with qtbot.waitSignal(window.images_ready, timeout=30_000):
+        window.step_case(1)
+    assert window.case is not None
+    assert window.case.case_code != first
+    assert window.migration.tool.films == []
+    assert not window.migration._items
+    assert window.migration.active  # the tool stays on for the next case

@@ -94,6 +94,7 @@ class MigrationOverlay(QtCore.QObject):
             if name.startswith("tool_") and name not in (ACTION, "tool_none"):
                 action.triggered.connect(lambda _checked=False: self.deactivate())
         window.actions_by_name["tool_none"].triggered.connect(self._escape)
+        window.images_ready.connect(self._case_shown)
         for index, viewport in enumerate(window.grid.viewports):
             viewport.mouse_pressed.connect(lambda ev, i=index: self._pointer("press", i, ev))
             viewport.mouse_moved.connect(lambda ev, i=index: self._pointer("move", i, ev))
@@ -149,6 +150,14 @@ class MigrationOverlay(QtCore.QObject):
             self._prompt()
         else:
             self.deactivate()
+
+    def _case_shown(self, case_code: str) -> None:
+        # Marks belong to the case they were placed on: another case drops them.
+        if self.tool.case_code not in (None, case_code):
+            self.tool.cancel()
+            self.redraw()
+            if self.active:
+                self._prompt()
 
     # ---------------------------------------------------------------- gestures
 
