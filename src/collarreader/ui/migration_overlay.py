@@ -10,7 +10,7 @@ shortcut to :meth:`MigrationOverlay.toggle`.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
@@ -199,7 +199,7 @@ class MigrationOverlay(QtCore.QObject):
 
     def _snap(
         self, image_code: str, start_px: tuple[float, float], end_px: tuple[float, float]
-    ) -> Any:
+    ) -> Sequence[Sequence[float]]:
         loaded = self.window._pixels_of(image_code)
         if loaded is None:
             return [start_px, end_px]
