@@ -70,6 +70,12 @@ SHORTCUTS: tuple[Shortcut, ...] = (
         "Tools",
     ),
     Shortcut("tool_thickness", ("T",), "Cortical thickness caliper", "Tools"),
+    Shortcut(
+        "tool_migration",
+        ("E",),
+        "Migration: implant and bone landmarks and a known-size caliper on both films",
+        "Tools",
+    ),
     Shortcut("tool_none", ("Esc",), "Cancel the line drawn / no tool (pan)", "Tools"),
     Shortcut(
         "finish_line", ("Return",), "Finish a clicked polyline (else maximise)", "Tools", True

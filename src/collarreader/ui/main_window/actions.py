@@ -39,6 +39,7 @@ class _Actions(_Drawing):
             "undo": self.undo,
             "redo": self.redo,
             "tool_none": self.escape,
+            "tool_migration": lambda: self.migration.toggle(),  # noqa: PLW0108 - made later
             "finish_line": self._finish_or_maximise,
             "next_zone": self.next_zone,
             "relabel": self.relabel_selected,

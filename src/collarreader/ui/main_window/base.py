@@ -23,6 +23,7 @@ from collarreader.tools import Tool, ToolController
 from collarreader.ui.hanging import HangingGrid
 from collarreader.ui.main_window.dialogs import AskReason, AskSize
 from collarreader.ui.measurements import MeasurementList
+from collarreader.ui.migration_overlay import MigrationOverlay
 from collarreader.ui.overlays import AnnotationOverlay
 from collarreader.ui.profile_plot import ProfilePlot
 from collarreader.ui.scoring_panel import ScoringPanel
@@ -51,6 +52,7 @@ _TOOLBAR_WORDS = {
     "tool_bridging": "Bridging",
     "tool_rll": "RLL",
     "tool_thickness": "Thickness",
+    "tool_migration": "Migration",
     "undo": "Undo",
     "redo": "Redo",
     "submit": "Submit",
@@ -136,6 +138,7 @@ class _WindowBase(QtWidgets.QMainWindow):
     profile_plot: ProfilePlot
     overlays: list[AnnotationOverlay]
     series: SeriesView
+    migration: MigrationOverlay
     worklist: WorklistPanel
     panel: ScoringPanel
     measurements: MeasurementList

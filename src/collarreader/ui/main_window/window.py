@@ -28,6 +28,7 @@ from collarreader.ui.main_window.dialogs import (
     ask_reopen_reason,
 )
 from collarreader.ui.measurements import MeasurementList
+from collarreader.ui.migration_overlay import MigrationOverlay
 from collarreader.ui.overlays import AnnotationOverlay
 from collarreader.ui.profile_plot import ProfilePlot
 from collarreader.ui.scoring_panel import ScoringPanel
@@ -189,6 +190,7 @@ class MainWindow(_Actions):
         self.actions_by_name: dict[str, QtGui.QAction] = {}
         self._build_actions()
         self._build_menus_and_toolbar()
+        self.migration = MigrationOverlay(self)
         self.overlay_help: ShortcutOverlay | None = None
 
         app = QtWidgets.QApplication.instance()
