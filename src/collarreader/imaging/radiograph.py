@@ -13,6 +13,10 @@ from typing import NamedTuple
 
 import numpy as np
 
+WINDOW_FALLBACK_NOTE = "so the header's default window was not used"
+"""Ends a radiograph's note when an absurd default window was replaced by the percentiles
+(the reader is told: the window on screen is not the one the site chose)."""
+
 
 class DicomWarning(UserWarning):
     """A file loaded but something about it is odd (colour image, bad charset, odd lengths…).

@@ -20,12 +20,11 @@ from typing import Any
 import numpy as np
 from pydicom.dataset import Dataset
 
-from collarreader.imaging.radiograph import Window
+from collarreader.imaging.radiograph import WINDOW_FALLBACK_NOTE, Window
 
 LOW_PERCENTILE = 0.5
 HIGH_PERCENTILE = 99.5
-FALLBACK_NOTE = "so the header's default window was not used"
-"""Ends the window note when an absurd default window was replaced by the percentiles."""
+FALLBACK_NOTE = WINDOW_FALLBACK_NOTE
 MIN_LUT_BAND = 0.02
 """Smallest share of a VOI LUT's output range the image's pixels may map to."""
 _MAX_SAMPLES = 262_144  # percentiles of a strided subsample: ~1 ms instead of ~100 ms

@@ -13,6 +13,7 @@ from PySide6 import QtCore, QtWidgets
 
 from collarreader.errors import CollarReaderError, ReadingSetError, SessionError
 from collarreader.imaging import Radiograph
+from collarreader.imaging.radiograph import WINDOW_FALLBACK_NOTE
 from collarreader.model import Case
 from collarreader.session import timepoint_label
 from collarreader.ui.main_window.base import PREFETCH_DELAY_MS
@@ -189,6 +190,17 @@ class _CaseNavigation(_Display):
         if case is None:
             return
         self.series.show_case(series_pairs(case, self.grid, self._radiographs, self._stored()))
+        # An absurd default window in the header was replaced by the pixels' percentiles: say
+        # so (non-modal), or the reader judges bone density on a window the site did not choose.
+        window_notes = [
+            f"{image.view} {timepoint_label(image.timepoint)}: {note}"
+            for image in case.images
+            if (radiograph := self._radiographs.get(image.image_code)) is not None
+            for note in radiograph.notes
+            if note.endswith(WINDOW_FALLBACK_NOTE)
+        ]
+        if window_notes:
+            self.statusBar().showMessage("; ".join(window_notes), 30000)
         self.images_ready.emit(case.case_code)
         if self._integrity_ok:
             # Only now: background decodes would slow the first paint (they hold the GIL).
