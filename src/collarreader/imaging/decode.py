@@ -19,14 +19,14 @@ import dataclasses
 import threading
 import warnings
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 import numpy as np
 from pydicom import dcmread
 from pydicom.charset import python_encoding
 from pydicom.dataset import Dataset
 from pydicom.pixels import get_decoder
-from pydicom.pixels.processing import apply_color_lut, apply_modality_lut
+from pydicom.pixels.processing import apply_color_lut
 from pydicom.pixels.utils import as_pixel_options, get_expected_length
 from pydicom.uid import (
     JPEG2000,
@@ -45,6 +45,7 @@ from pydicom.uid import (
 from collarreader.errors import DicomReadError
 from collarreader.imaging import j2k
 from collarreader.imaging.codestream import declared_size
+from collarreader.imaging.lut import luminance, modality_lut
 from collarreader.imaging.radiograph import DicomWarning, Radiograph
 from collarreader.imaging.scan import PixelElement, ScanResult, file_problem, scan_file
 from collarreader.imaging.spacing import spacing_from_dataset
@@ -98,7 +99,6 @@ _EXPORT_HINT = (
 )
 _VALID_BITS_ALLOCATED = (1, 8, 16, 32, 64)
 _CODESTREAM_PEEK_BYTES = 1 << 20
-_LUMA_BT601 = np.array([0.299, 0.587, 0.114])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -536,84 +536,15 @@ def _to_grayscale(
                 path, f"has a PALETTE COLOR image with a bad palette ({exc}).", _CORRUPT_HINT
             ) from exc
         notes.append("PALETTE COLOR image shown as its luminance")
-        return _luminance(rgb)
+        return luminance(rgb)
     if params.samples == 3:
         out = decoded.photometric_out or params.photometric
         notes.append(f"colour image ({params.photometric}) shown as its luminance")
         if out.startswith("YBR"):
             # Y is the luminance already (decoders leave YBR_ICT/RCT as is only rarely).
             return np.ascontiguousarray(arr[..., 0])
-        return _luminance(arr)
+        return luminance(arr)
     return modality_lut(ds, arr)
-
-
-def _luminance(rgb: np.ndarray) -> np.ndarray:
-    """ITU-R BT.601 luma, the Y of DICOM's YBR_FULL, rounded back to the input's dtype."""
-    luma = np.rint(rgb.astype(np.float64) @ _LUMA_BT601)
-    if rgb.dtype.kind in "ui":
-        info = np.iinfo(rgb.dtype)
-        return np.clip(luma, info.min, info.max).astype(rgb.dtype)
-    return luma
-
-
-def modality_lut(ds: Dataset, arr: np.ndarray) -> np.ndarray:
-    """Apply the Modality LUT, keeping an integer dtype when the result is integral.
-
-    Parameters
-    ----------
-    ds : dataset with the (0028,3000) *Modality LUT Sequence* or (0028,1053) *Rescale
-        Slope* / (0028,1052) *Rescale Intercept*
-    arr : stored pixel values
-
-    Returns
-    -------
-    numpy.ndarray
-        ``arr`` itself when there is nothing to apply (no copy); the LUT's own dtype for a
-        LUT sequence; the smallest integer dtype holding every possible output for an
-        integral slope and intercept; float64 otherwise (values equal to
-        ``pydicom.pixels.apply_modality_lut``).
-    """
-    if ds.get("ModalityLUTSequence"):
-        return np.asarray(apply_modality_lut(arr, ds))
-    slope = _first_float(ds.get("RescaleSlope"), 1.0)
-    intercept = _first_float(ds.get("RescaleIntercept"), 0.0)
-    if slope == 1.0 and intercept == 0.0:
-        return arr
-    if slope.is_integer() and intercept.is_integer() and arr.dtype.kind in "ui":
-        info = np.iinfo(arr.dtype)
-        ends = (info.min * slope + intercept, info.max * slope + intercept)
-        dtype = _smallest_int(min(ends), max(ends))
-        if dtype is not None:
-            out = arr.astype(dtype)
-            if slope != 1.0:
-                out *= dtype.type(slope)
-            if intercept != 0.0:
-                out += dtype.type(intercept)
-            return out
-    out_float = arr.astype(np.float64)
-    out_float *= slope
-    out_float += intercept
-    return out_float
-
-
-def _smallest_int(low: float, high: float) -> np.dtype[Any] | None:
-    for name in ("uint8", "int8", "uint16", "int16", "uint32", "int32", "int64"):
-        info = np.iinfo(name)
-        if info.min <= low and high <= info.max:
-            return np.dtype(name)
-    return None
-
-
-def _first_float(value: Any, default: float) -> float:
-    if value is None or value == "":
-        return default
-    if isinstance(value, list | tuple) or type(value).__name__ == "MultiValue":
-        value = value[0] if len(value) else default
-    try:
-        number = float(value)
-    except (TypeError, ValueError, OverflowError):
-        return default
-    return number if np.isfinite(number) else default
 
 
 def _text(ds: Dataset, keyword: str) -> str:
