@@ -16,6 +16,7 @@ from collarreader.study.prepare import prepare_reading_set
 from collarreader.tools import CalibrationAnswer, Tool
 from collarreader.ui.main_window import MainWindow
 from collarreader.ui.reader import Reader, open_reader
+from collarreader.ui.viewport import Corner
 
 if TYPE_CHECKING:
     from tests.ui.conftest import Mouse
@@ -124,6 +125,7 @@ def test_one_click_in_the_ball_calibrates_by_its_fitted_circle(
     # The badge and the measurement list say how the image was calibrated.
     assert window.calibration_text_for(image.image_code).startswith("manual: ball fit (residual")
     assert "ball fit" in window.measurements.item(0, 3).text()
+    assert viewport.corner_text(Corner.top_right) == "manual: ball fit 25 mm"  # reader's words
     # A click outside any ball says so and starts a hand line instead.
     mouse.click(viewport, mouse.point(viewport, 3.0, 3.0))
     assert "No calibration ball" in window.statusBar().currentMessage()

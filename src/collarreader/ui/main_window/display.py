@@ -18,7 +18,7 @@ from collarreader.ui.main_window.base import (
     _WindowBase,
     _with_spacing,
 )
-from collarreader.ui.measurements import method_label
+from collarreader.ui.measurements import METHOD_LABELS, method_label
 from collarreader.ui.shortcuts import ShortcutOverlay
 from collarreader.ui.viewport import CursorSample, calibration_badge, calibration_text, cursor_text
 from collarreader.ui.windowing import WindowPreset
@@ -91,7 +91,8 @@ class _Display(_WindowBase):
         calibration = self._calibrations.get(image_code)
         if calibration is None:
             return None
-        return f"{calibration.method} {calibration.known_size_mm:g} mm"
+        method = METHOD_LABELS.get(str(calibration.method), str(calibration.method))
+        return f"{method} {calibration.known_size_mm:g} mm"
 
     def _update_badges(self) -> None:
         """Each viewport's badge: the calibration its mm values use (warning colour if none)."""
