@@ -342,6 +342,15 @@ def test_set_score_validates_against_the_protocol(
         session.set_score(field, value, timepoint="6m", **where)
 
 
+def test_a_derived_field_can_be_neither_set_nor_cleared(session: ReadingSession) -> None:
+    with pytest.raises(
+        SessionError, match="rll_grade is derived by the protocol and cannot be set"
+    ):
+        session.set_score("rll_grade", "none", timepoint="6m", zone="medial")
+    with pytest.raises(SessionError, match="derived by the protocol and cannot be cleared"):
+        session.clear_score("rll_grade", timepoint="6m", zone="medial")
+
+
 def test_blinded_or_unknown_timepoints(session: ReadingSession) -> None:
     with pytest.raises(SessionError, match="no time point"):
         session.set_score("comment", "x", timepoint="24m")

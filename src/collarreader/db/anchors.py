@@ -178,19 +178,31 @@ def _check_chain(
     return findings
 
 
+def _event_hash(connection: Connection, db_id: str, seq: int) -> str | None:
+    """The stored hash of event ``seq`` of database ``db_id``; None when it is not held."""
+    held: str | None = connection.execute(
+        text("SELECT hash FROM audit_events WHERE db_id = :d AND seq = :s"),
+        {"d": db_id, "s": seq},
+    ).scalar_one_or_none()
+    return held
+
+
+def _last_seq(connection: Connection, db_id: str) -> int | None:
+    """The highest event number held for database ``db_id`` (None: none held)."""
+    tail: int | None = connection.execute(
+        text("SELECT max(seq) FROM audit_events WHERE db_id = :d"), {"d": db_id}
+    ).scalar_one_or_none()
+    return tail
+
+
 def _check_anchors(
     connection: Connection, found: list[Anchor], own_key: str | None
 ) -> list[Finding]:
     findings: list[Finding] = []
     for anchor in found:
-        held = connection.execute(
-            text("SELECT hash FROM audit_events WHERE db_id = :d AND seq = :s"),
-            {"d": anchor.db_id, "s": anchor.last_seq},
-        ).scalar_one_or_none()
+        held = _event_hash(connection, anchor.db_id, anchor.last_seq)
         if held is None:
-            tail = connection.execute(
-                text("SELECT max(seq) FROM audit_events WHERE db_id = :d"), {"d": anchor.db_id}
-            ).scalar_one_or_none()
+            tail = _last_seq(connection, anchor.db_id)
             findings.append(
                 Finding(
                     "anchor",
@@ -373,14 +385,9 @@ def check_receipt(connection: Connection, receipt: Receipt, own_id: str | None) 
                 f"database records key {fingerprint(key)} for {receipt.author}.",
             )
         )
-    held = connection.execute(
-        text("SELECT hash FROM audit_events WHERE db_id = :d AND seq = :s"),
-        {"d": receipt.db_id, "s": receipt.seq},
-    ).scalar_one_or_none()
+    held = _event_hash(connection, receipt.db_id, receipt.seq)
     if held is None:
-        tail = connection.execute(
-            text("SELECT max(seq) FROM audit_events WHERE db_id = :d"), {"d": receipt.db_id}
-        ).scalar_one_or_none()
+        tail = _last_seq(connection, receipt.db_id)
         findings.append(
             Finding(
                 "receipt",

@@ -19,6 +19,10 @@ from collarreader.session.measured_fields import refresh_measured
 
 
 class _ScoreCommand(Command):
+    #: The verb of the undo text ("set Grade") and, past tense, of the refusal of a derived field.
+    verb = ""
+    verb_past = ""
+
     def __init__(
         self,
         context: ReadingContext,
@@ -72,6 +76,10 @@ class _ScoreCommand(Command):
         self.view = None if scope is Scope.CASE else view
         self.zone = zone
         self.target = score_target(timepoint, self.view, zone)
+        if self.field.type is FieldType.DERIVED:
+            message = f"{field_key} is derived by the protocol and cannot be {self.verb_past}."
+            raise SessionError(message)
+        self.text = f"{self.verb} {self.field.label}"
 
     def _current(self, tx: Transaction) -> dict[str, Any] | None:
         rows = tx.rows(
@@ -97,6 +105,7 @@ class SetScore(_ScoreCommand):
     """
 
     text = "set score"
+    verb = verb_past = "set"
 
     def __init__(
         self,
@@ -109,9 +118,6 @@ class SetScore(_ScoreCommand):
         zone: str | None = None,
     ) -> None:
         super().__init__(context, field_key, timepoint=timepoint, view=view, zone=zone)
-        if self.field.type is FieldType.DERIVED:
-            message = f"{field_key} is derived by the protocol and cannot be set."
-            raise SessionError(message)
         if value is None or value == "":
             message = f"{field_key}: no value given; use ClearScore to remove a value."
             raise SessionError(message)
@@ -124,7 +130,6 @@ class SetScore(_ScoreCommand):
         if problem:
             raise SessionError(problem)
         self.value = format_value(self.field, value)
-        self.text = f"set {self.field.label}"
 
     def _do(self, tx: Transaction, repository: Repository) -> None:
         current = self._current(tx)
@@ -158,21 +163,8 @@ class ClearScore(_ScoreCommand):
     """Remove a value; a measured field then follows its measurement again."""
 
     text = "clear score"
-
-    def __init__(
-        self,
-        context: ReadingContext,
-        field_key: str,
-        *,
-        timepoint: str,
-        view: str | None = None,
-        zone: str | None = None,
-    ) -> None:
-        super().__init__(context, field_key, timepoint=timepoint, view=view, zone=zone)
-        if self.field.type is FieldType.DERIVED:
-            message = f"{field_key} is derived by the protocol and cannot be cleared."
-            raise SessionError(message)
-        self.text = f"clear {self.field.label}"
+    verb = "clear"
+    verb_past = "cleared"
 
     def _do(self, tx: Transaction, repository: Repository) -> None:
         current = self._current(tx)

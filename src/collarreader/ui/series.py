@@ -272,6 +272,26 @@ class SeriesView(QtCore.QObject):
             return None
         return result
 
+    def _enter(self, view: str | None, mode: Mode) -> tuple[str, int, int, Comparison] | None:
+        """Prepare a row for the toggled ``mode``: its name, viewport indices and comparison.
+
+        None when there is nothing more to do: a second toggle of the same mode has gone
+        back to the films, or the row is not registered yet (:meth:`_ready` reports why).
+        Otherwise the row is back on its films, so one mode never stacks on another.
+        """
+        row = self._row(view)
+        if row is None:
+            return None
+        name, first, second = row
+        if self.mode(name) is mode:
+            self.show_films(name)
+            return None
+        result = self._ready(name)
+        if result is None or result.comparison is None:
+            return None
+        self.show_films(name)
+        return name, first, second, result.comparison
+
     def _replace(self, index: int, radiograph: Radiograph, title: str) -> None:
         viewport = self.grid.viewports[index]
         if index not in self._saved and viewport.radiograph is not None:
@@ -311,22 +331,15 @@ class SeriesView(QtCore.QObject):
 
     def toggle_flicker(self, view: str | None = None) -> None:
         """Flip the earlier viewport between the earlier and the registered later film."""
-        row = self._row(view)
-        if row is None:
+        entered = self._enter(view, Mode.flicker)
+        if entered is None:
             return
-        name, first, _second = row
-        if self.mode(name) is Mode.flicker:
-            self.show_films(name)
-            return
-        result = self._ready(name)
-        if result is None or result.comparison is None:
-            return
-        self.show_films(name)
+        name, first, _second, comparison = entered
         pair = self._pairs[name]
         viewport = self.grid.viewports[first]
         later = _derived(
             pair.fixed,
-            result.comparison.matched,
+            comparison.matched,
             viewport.display_window,
             invert=viewport.inverted,
         )
@@ -337,20 +350,13 @@ class SeriesView(QtCore.QObject):
 
     def toggle_difference(self, view: str | None = None) -> None:
         """Show ``later − earlier`` (matched on bone) in the later viewport, or go back."""
-        row = self._row(view)
-        if row is None:
+        entered = self._enter(view, Mode.difference)
+        if entered is None:
             return
-        name, _first, second = row
-        if self.mode(name) is Mode.difference:
-            self.show_films(name)
-            return
-        result = self._ready(name)
-        if result is None or result.comparison is None:
-            return
-        self.show_films(name)
+        name, _first, second, comparison = entered
         pair = self._pairs[name]
-        change = difference(pair.fixed.pixels, result.comparison, invert_fixed=pair.fixed.invert)
-        inside = change[result.comparison.valid]
+        change = difference(pair.fixed.pixels, comparison, invert_fixed=pair.fixed.invert)
+        inside = change[comparison.valid]
         # A robust spread (median absolute deviation): metal edges must not widen the window.
         median = float(np.median(inside)) if inside.size else 0.0
         spread = 1.4826 * float(np.median(np.abs(inside - median))) if inside.size else 1.0
