@@ -243,6 +243,11 @@ def place_demo_annotations(window: Any, workdir: Path) -> None:
     window._execute(
         AddAnnotation(context, target.image_code, "rll", rll_points(caliper, line), zone)
     )
+    series = getattr(window, "series", None)
+    if series is not None:
+        # The rows link by anatomy once their films are registered (a background job): wait,
+        # so the zoom below shows the same anatomy on the earlier film, not an empty region.
+        series.wait()
     # Zoom onto the zone so the line and its caliper can be seen (about 20 mm wide).
     index = window.grid.index_of(target.view, target.timepoint)
     viewport = window.grid.viewports[index]

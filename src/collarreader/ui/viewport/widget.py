@@ -536,6 +536,11 @@ class Viewport(QtWidgets.QFrame):
         half_w = width / zoom / 2.0
         half_h = height * self._aspect_ratio / zoom / 2.0
         vx, vy = pixel_to_view(*center_px)
+        if self._display_matrix is not None:
+            # A registered film is shown in another film's frame: centre on where its pixel is
+            # shown, as pixel_to_scene does.
+            shown = self._display.map(QtCore.QPointF(vx, vy))
+            vx, vy = shown.x(), shown.y()
         self._box.setRange(
             xRange=(vx - half_w, vx + half_w), yRange=(vy - half_h, vy + half_h), padding=0.0
         )
