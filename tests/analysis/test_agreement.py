@@ -562,6 +562,15 @@ def test_krippendorff_bootstrap_is_seeded() -> None:
     assert krippendorff_alpha(KRIPPENDORFF_2011, "ordinal", n_boot=0).ci is None
 
 
+def test_krippendorff_single_value_is_undefined_not_nan() -> None:
+    # Every rating the same value: no disagreement is expected, so alpha is 0/0.
+    result = krippendorff_alpha([[2, 2, 2, 2], [2, 2, NAN, 2]], "nominal")
+    assert result.value is None
+    assert result.ci is None
+    assert (result.n_units, result.n_values, result.n_boot) == (3, 6, 0)
+    assert result.note.startswith("Alpha undefined: every rating is the same value")
+
+
 def test_krippendorff_perfect_agreement_is_one() -> None:
     data = [[1, 2, 3, 1, 2], [1, 2, 3, 1, 2], [1, 2, NAN, 1, 2]]
     result = krippendorff_alpha(data, "nominal")

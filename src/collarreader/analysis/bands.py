@@ -84,6 +84,28 @@ _ICC_LABELS = ("poor", "moderate", "good", "excellent")
 _KAPPA_LABELS = ("poor", "slight", "fair", "moderate", "substantial", "almost perfect")
 _ALPHA_LABELS = ("unacceptable", "tentative", "acceptable")
 
+# Each band's upper bound, and whether the bound belongs to that band (True) or to the one
+# above it (False), following the wording of each source (see the module docstring).
+_ICC_BOUNDS = ((0.5, False), (0.75, False), (0.9, True))
+_KAPPA_BOUNDS = ((0.0, False), (0.20, True), (0.40, True), (0.60, True), (0.80, True))
+_ALPHA_BOUNDS = ((0.667, False), (0.8, False))
+
+
+def _banded(
+    value: float,
+    what: str,
+    upper_bounds: tuple[tuple[float, bool], ...],
+    labels: tuple[str, ...],
+    scale: BandScale,
+) -> Band:
+    v = _checked(value, what)
+    rank = len(upper_bounds)
+    for index, (bound, holds_bound) in enumerate(upper_bounds):
+        if (v <= bound) if holds_bound else (v < bound):
+            rank = index
+            break
+    return Band(labels[rank], rank, len(labels), scale)
+
 
 def icc_band(value: float) -> Band:
     """Koo & Li (2016) band for an intraclass correlation coefficient.
@@ -103,16 +125,7 @@ def icc_band(value: float) -> Band:
     AnalysisError
         If ``value`` is NaN.
     """
-    v = _checked(value, "an ICC")
-    if v < 0.5:
-        rank = 0
-    elif v < 0.75:
-        rank = 1
-    elif v <= 0.9:
-        rank = 2
-    else:
-        rank = 3
-    return Band(_ICC_LABELS[rank], rank, len(_ICC_LABELS), BandScale.KOO_LI_2016)
+    return _banded(value, "an ICC", _ICC_BOUNDS, _ICC_LABELS, BandScale.KOO_LI_2016)
 
 
 def kappa_band(value: float) -> Band:
@@ -133,15 +146,7 @@ def kappa_band(value: float) -> Band:
     AnalysisError
         If ``value`` is NaN.
     """
-    v = _checked(value, "a kappa")
-    upper_bounds = (0.0, 0.20, 0.40, 0.60, 0.80)
-    rank = len(upper_bounds)
-    for index, bound in enumerate(upper_bounds):
-        # Landis & Koch's first band is "< 0.00"; the others include their upper bound.
-        if (v < bound) if index == 0 else (v <= bound):
-            rank = index
-            break
-    return Band(_KAPPA_LABELS[rank], rank, len(_KAPPA_LABELS), BandScale.LANDIS_KOCH_1977)
+    return _banded(value, "a kappa", _KAPPA_BOUNDS, _KAPPA_LABELS, BandScale.LANDIS_KOCH_1977)
 
 
 def alpha_band(value: float) -> Band:
@@ -162,11 +167,4 @@ def alpha_band(value: float) -> Band:
     AnalysisError
         If ``value`` is NaN.
     """
-    v = _checked(value, "an alpha")
-    if v < 0.667:
-        rank = 0
-    elif v < 0.8:
-        rank = 1
-    else:
-        rank = 2
-    return Band(_ALPHA_LABELS[rank], rank, len(_ALPHA_LABELS), BandScale.KRIPPENDORFF_2004)
+    return _banded(value, "an alpha", _ALPHA_BOUNDS, _ALPHA_LABELS, BandScale.KRIPPENDORFF_2004)

@@ -62,6 +62,10 @@ class _Parser:
             raise self.fail(f"{where}.{key}", f"must be a non-empty string, not {value!r}.")
         return value
 
+    def label(self, table: Mapping[str, Any], where: str, key: str) -> str:
+        """The optional ``label`` of a table; without one, the reader sees its ``key``."""
+        return self.string(table, "label", where) if "label" in table else key
+
     def ident(self, table: Mapping[str, Any], key: str, where: str) -> str:
         value = self.string(table, key, where)
         if not _KEY_PATTERN.match(value):
@@ -185,7 +189,7 @@ class _Parser:
             view = self.string(table, "view", where)
             if view not in views:
                 raise self.fail(f"{where}.view", f"unknown view {view!r}; views are {views}.")
-            label = self.string(table, "label", where) if "label" in table else key
+            label = self.label(table, where, key)
             zones.append(Zone(key=key, label=label, view=view))
         if not zones:
             raise self.fail("zones", "the protocol defines no zones ([[zones]]).")
@@ -345,7 +349,7 @@ class _Parser:
         required_when = self.raw_condition(table, "required_when", where)
         return Field(
             key=key,
-            label=self.string(table, "label", where) if "label" in table else key,
+            label=self.label(table, where, key),
             type=ftype,
             scope=scope,
             choices=choices,
@@ -511,7 +515,7 @@ class _Parser:
             counts.append(
                 CountRule(
                     key=key,
-                    label=self.string(rule, "label", where) if "label" in rule else key,
+                    label=self.label(rule, where, key),
                     all=self.value_sets(rule["all"], f"{where}.all", by_key),
                 )
             )
@@ -536,7 +540,7 @@ class _Parser:
             totals.append(
                 TotalRule(
                     key=key,
-                    label=self.string(rule, "label", where) if "label" in rule else key,
+                    label=self.label(rule, where, key),
                     field=target.key,
                     op=rule["op"],
                     zones=zones,
@@ -551,7 +555,7 @@ class _Parser:
             flags.append(
                 FlagRule(
                     key=key,
-                    label=self.string(rule, "label", where) if "label" in rule else key,
+                    label=self.label(rule, where, key),
                     any=self.value_sets(rule["any"], f"{where}.any", by_key),
                 )
             )

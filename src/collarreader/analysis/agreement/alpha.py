@@ -254,7 +254,8 @@ def krippendorff_alpha(
             "Krippendorff's alpha at the ratio level needs non-negative values (a ratio scale "
             "has a true zero); use the interval level."
         )
-    if len(domain) < 2 or (value_counts.sum(axis=0) > 0).sum() < 2:
+
+    def undefined(why: str) -> AlphaResult:
         return AlphaResult(
             value=None,
             ci=None,
@@ -262,8 +263,11 @@ def krippendorff_alpha(
             n_values=n_values,
             level=chosen,
             n_boot=0,
-            note="Alpha undefined: every rating is the same value, so no disagreement is expected.",
+            note=f"Alpha undefined: {why}",
         )
+
+    if len(domain) < 2 or (value_counts.sum(axis=0) > 0).sum() < 2:
+        return undefined("every rating is the same value, so no disagreement is expected.")
     if n_units * len(domain) ** 2 > _MAX_ALPHA_CELLS:
         raise AnalysisError(
             f"Krippendorff's alpha: {len(domain)} distinct values over {n_units} units is too "
@@ -281,15 +285,7 @@ def krippendorff_alpha(
     ci: ConfidenceInterval | None = None
     note = ""
     if value is None:
-        return AlphaResult(
-            value=None,
-            ci=None,
-            n_units=n_units,
-            n_values=n_values,
-            level=chosen,
-            n_boot=0,
-            note="Alpha undefined: no disagreement is expected between these values.",
-        )
+        return undefined("no disagreement is expected between these values.")
     if n_boot > 0:
         resample = _bootstrap_weights(n_units, n_boot, seed)
         with _one_blas_thread():

@@ -141,29 +141,20 @@ def _icc_closed_form(used: FloatArray, form: IccForm) -> _IccFigures | None:
     tail = 1.0 - (1.0 - _CI_LEVEL) / 2.0
     f_dist = stats.f
     with _quiet():
-        if form in (IccForm.ONE_WAY_SINGLE, IccForm.ONE_WAY_AVERAGE):
-            f_value = msb / msw
-            df2 = df_one_way
+        one_way = form in (IccForm.ONE_WAY_SINGLE, IccForm.ONE_WAY_AVERAGE)
+        if one_way or form in (IccForm.CONSISTENCY_SINGLE, IccForm.CONSISTENCY_AVERAGE):
+            # ICC(1) and ICC(C) are the same F test of the between-target mean square, against
+            # the within-target (one-way) or the residual (two-way) mean square.
+            ms_noise, df2 = (msw, df_one_way) if one_way else (mse, df_two_way)
+            f_value = msb / ms_noise
             lower_f = f_value / float(f_dist.ppf(tail, df1, df2))
             upper_f = f_value * float(f_dist.ppf(tail, df2, df1))
-            if form is IccForm.ONE_WAY_SINGLE:
-                value = (msb - msw) / (msb + (k - 1) * msw)
+            if form in (IccForm.ONE_WAY_SINGLE, IccForm.CONSISTENCY_SINGLE):
+                value = (msb - ms_noise) / (msb + (k - 1) * ms_noise)
                 low = (lower_f - 1) / (lower_f + (k - 1))
                 high = (upper_f - 1) / (upper_f + (k - 1))
             else:
-                value = (msb - msw) / msb
-                low, high = 1 - 1 / lower_f, 1 - 1 / upper_f
-        elif form in (IccForm.CONSISTENCY_SINGLE, IccForm.CONSISTENCY_AVERAGE):
-            f_value = msb / mse
-            df2 = df_two_way
-            lower_f = f_value / float(f_dist.ppf(tail, df1, df2))
-            upper_f = f_value * float(f_dist.ppf(tail, df2, df1))
-            if form is IccForm.CONSISTENCY_SINGLE:
-                value = (msb - mse) / (msb + (k - 1) * mse)
-                low = (lower_f - 1) / (lower_f + (k - 1))
-                high = (upper_f - 1) / (upper_f + (k - 1))
-            else:
-                value = (msb - mse) / msb
+                value = (msb - ms_noise) / msb
                 low, high = 1 - 1 / lower_f, 1 - 1 / upper_f
         else:
             f_value = msb / mse
