@@ -50,6 +50,8 @@ def reader(qtbot: QtBot, setdir: tuple[Path, str], tmp_path: Path) -> Iterator[R
     result.close()
 
 
+# The loader's DicomWarning says the same on the log; here the reader's screen is the subject.
+@pytest.mark.filterwarnings("ignore::collarreader.imaging.radiograph.DicomWarning")
 def test_replaced_default_window_is_shown_in_the_status_bar(
     qtbot: QtBot, reader: Reader, setdir: tuple[Path, str]
 ) -> None:
