@@ -5,6 +5,7 @@ Part of :mod:`collarreader.session` (see its docstring for the rules).
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import Any
 
 from collarreader.db.repository import Repository
@@ -15,7 +16,7 @@ from collarreader.session.context import ReadingContext
 # ------------------------------------------------------------------------------ commands
 
 
-class Command:
+class Command(ABC):
     """A gesture: ``apply`` writes it, ``revert`` restores what it changed.
 
     Subclasses implement :meth:`_do` (the first application, computing the change) and
@@ -53,8 +54,9 @@ class Command:
                 _restore(tx, change, forward=False, text=self.text)
 
     # ---- for subclasses
+    @abstractmethod
     def _do(self, tx: Transaction, repository: Repository) -> None:
-        raise NotImplementedError
+        """The first application: make the change through ``tx``."""
 
     def _check_reading(self, tx: Transaction, *, reverting: bool = False) -> dict[str, Any]:
         reading = tx.get("readings", self.context.reading_id)
