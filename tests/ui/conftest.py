@@ -6,7 +6,7 @@ graphics view's viewport, so pyqtgraph's own drag and click detection is exercis
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,8 +17,11 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from pytestqt.qtbot import QtBot
 
 from collarreader.imaging import Radiograph, Spacing, SpacingSource, Window
+from collarreader.study.phantom import generate_study
+from collarreader.study.prepare import prepare_reading_set
 from collarreader.ui.app import create_application
 from collarreader.ui.hanging import HangingGrid
+from collarreader.ui.reader import Reader, open_reader
 from collarreader.ui.viewport import Viewport
 
 
@@ -200,3 +203,39 @@ class Mouse:
 def mouse() -> Mouse:
     """Mouse gestures on viewports."""
     return Mouse()
+
+
+def phantom_set(root: Path, *, patients: int, seed: int) -> Path:
+    """A small phantom study (no burned-in text) prepared into a set for reader "A", no repeats."""
+    generate_study(root / "phantom", patients=patients, seed=seed, small=True, burned_in=0)
+    prepare_reading_set(
+        root / "phantom" / "manifest.csv",
+        root / "set",
+        root / "key.json",
+        ["A"],
+        seed=seed,
+        repeat_fraction=0.0,
+    )
+    return root / "set"
+
+
+OpenWindow = Callable[[], Reader]
+
+
+@pytest.fixture
+def open_window(qtbot: QtBot, setdir: Path, tmp_path: Path) -> Iterator[OpenWindow]:
+    """Open the module's ``setdir`` as reader A (one database per test), shown and started."""
+    opened: list[Reader] = []
+
+    def make() -> Reader:
+        reader = open_reader(setdir, "A", tmp_path / "A.sqlite", verify=False)
+        qtbot.addWidget(reader.window)
+        reader.window.show()
+        qtbot.waitExposed(reader.window)
+        reader.window.start()
+        opened.append(reader)
+        return reader
+
+    yield make
+    for reader in opened:
+        reader.close()

@@ -8,10 +8,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 from pytestqt.qtbot import QtBot
+from tests.ui.conftest import phantom_set
 
 from collarreader.imaging import Spacing, SpacingSource
-from collarreader.study.phantom import generate_study
-from collarreader.study.prepare import prepare_reading_set
 from collarreader.tools import CalibrationAnswer, Tool
 from collarreader.ui.reader import Reader, open_reader
 from collarreader.ui.viewport import Corner, calibration_badge
@@ -23,16 +22,7 @@ if TYPE_CHECKING:
 @pytest.fixture(scope="module")
 def setdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("badge")
-    generate_study(root / "phantom", patients=1, seed=8, small=True, burned_in=0)
-    prepare_reading_set(
-        root / "phantom" / "manifest.csv",
-        root / "set",
-        root / "key.json",
-        ["A"],
-        seed=8,
-        repeat_fraction=0.0,
-    )
-    return root / "set"
+    return phantom_set(root, patients=1, seed=8)
 
 
 @pytest.fixture

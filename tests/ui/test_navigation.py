@@ -4,56 +4,23 @@ the window's geometry; the measurement table's columns."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from PySide6 import QtCore, QtWidgets
 from PySide6.QtTest import QTest
 from pytestqt.qtbot import QtBot
+from tests.ui.conftest import OpenWindow, phantom_set
 
 from collarreader.protocol import FieldType
-from collarreader.study.phantom import generate_study
-from collarreader.study.prepare import prepare_reading_set
 from collarreader.ui.main_window import MainWindow
-from collarreader.ui.reader import Reader, open_reader
 from collarreader.ui.worklist import CaseStatus
 
 
 @pytest.fixture(scope="module")
 def setdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("navigation")
-    generate_study(root / "phantom", patients=3, seed=9, small=True, burned_in=0)
-    prepare_reading_set(
-        root / "phantom" / "manifest.csv",
-        root / "set",
-        root / "key.json",
-        ["A"],
-        seed=9,
-        repeat_fraction=0.0,
-    )
-    return root / "set"
-
-
-OpenWindow = Callable[[], Reader]
-
-
-@pytest.fixture
-def open_window(qtbot: QtBot, setdir: Path, tmp_path: Path) -> Iterator[OpenWindow]:
-    opened: list[Reader] = []
-
-    def make() -> Reader:
-        reader = open_reader(setdir, "A", tmp_path / "A.sqlite", verify=False)
-        qtbot.addWidget(reader.window)
-        reader.window.show()
-        qtbot.waitExposed(reader.window)
-        reader.window.start()
-        opened.append(reader)
-        return reader
-
-    yield make
-    for reader in opened:
-        reader.close()
+    return phantom_set(root, patients=3, seed=9)
 
 
 def fill_in(window: MainWindow) -> None:

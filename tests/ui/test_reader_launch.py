@@ -13,11 +13,12 @@ from pathlib import Path
 import pytest
 from pydicom.uid import JPEG2000Lossless
 from pytestqt.qtbot import QtBot
+from tests.ui.conftest import phantom_set
 
 from collarreader.errors import ReadingSetError, SessionError
 from collarreader.imaging import Radiograph, load_radiograph
 from collarreader.imaging.preview import Preview, load_preview
-from collarreader.study.phantom import generate_study, write_phantom_image
+from collarreader.study.phantom import write_phantom_image
 from collarreader.study.prepare import prepare_reading_set
 from collarreader.study.readingset import open_reading_set
 from collarreader.tools import Tool
@@ -30,16 +31,7 @@ from collarreader.ui.startup import first_case_code, guess_first_case
 @pytest.fixture(scope="module")
 def setdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("set")
-    generate_study(root / "phantom", patients=1, seed=5, small=True, burned_in=0)
-    prepare_reading_set(
-        root / "phantom" / "manifest.csv",
-        root / "set",
-        root / "key.json",
-        ["A"],
-        seed=5,
-        repeat_fraction=0.0,
-    )
-    return root / "set"
+    return phantom_set(root, patients=1, seed=5)
 
 
 @pytest.fixture

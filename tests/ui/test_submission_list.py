@@ -11,25 +11,15 @@ import pytest
 from PySide6 import QtCore
 from PySide6.QtTest import QTest
 from pytestqt.qtbot import QtBot
+from tests.ui.conftest import phantom_set
 
-from collarreader.study.phantom import generate_study
-from collarreader.study.prepare import prepare_reading_set
 from collarreader.ui.reader import Reader, open_reader
 
 
 @pytest.fixture(scope="module")
 def setdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("submit")
-    generate_study(root / "phantom", patients=1, seed=6, small=True, burned_in=0)
-    prepare_reading_set(
-        root / "phantom" / "manifest.csv",
-        root / "set",
-        root / "key.json",
-        ["A"],
-        seed=6,
-        repeat_fraction=0.0,
-    )
-    return root / "set"
+    return phantom_set(root, patients=1, seed=6)
 
 
 @pytest.fixture
